@@ -7,7 +7,7 @@ contiguous ``[N]`` vector, which makes the element-wise physics fast on both CPU
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -125,6 +125,16 @@ class TorchTask:
             self.state = next_state
         self.progress.masked_fill_(done, 0)
         return StepOut(obs, reward, terminated, timeout & ~terminated, final_obs)
+
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        """Physical state, step counters and RNG state, for bit-identical resumes."""
+        return {"state": self.state.clone(), "progress": self.progress.clone(), "gen": self._gen.get_state()}
+
+    def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
+        """Restore from :meth:`state_dict`."""
+        self.state = state["state"].to(self.device, self.dtype).clone()
+        self.progress.copy_(state["progress"])
+        self._gen.set_state(state["gen"].cpu())
 
     def close(self) -> None:
         """Nothing to release for torch tasks."""

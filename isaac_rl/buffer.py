@@ -1,0 +1,133 @@
+"""Tensor-resident replay buffer: a preallocated ring of transitions on the training device."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, NamedTuple, Optional
+
+import torch
+
+
+class Batch(NamedTuple):
+    """A sampled batch; every tensor has leading size ``B`` and lives on the buffer's device.
+
+    Attributes:
+        obs: float32 ``[B, obs_dim]``.
+        action: long ``[B]`` (discrete) or float32 ``[B, act_dim]`` (continuous).
+        reward: float32 ``[B]``.
+        next_obs: float32 ``[B, obs_dim]``; the true final observation where the episode ended.
+        terminated: float32 ``[B]``; 1.0 where the episode terminated (no bootstrap), else 0.0 (truncation bootstraps).
+    """
+
+    obs: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Free memory of ``device`` in bytes: ``cudaMemGetInfo`` on CUDA, ``MemAvailable`` on the host otherwise."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+class ReplayBuffer:
+    """Ring buffer of ``capacity`` transitions, written ``N`` at a time, sampled uniformly on the device.
+
+    Write positions are ``(ptr + arange(N)) % capacity``; ``ptr`` and ``size`` are host integers that advance by
+    ``N`` per ``add``, so neither ``add`` nor ``sample`` reads the device. Once full, each ``add`` overwrites the
+    oldest ``N`` transitions.
+
+    Args:
+        capacity: Transitions kept (>= the ``N`` of each ``add``).
+        obs_dim: Observation width.
+        action_dim: 0 for discrete actions (stored as long ``[C]``), else the continuous action width.
+        device: Where storage and sampling live.
+        seed: Seed of the sampling generator (saved in ``state_dict`` for bit-identical resumes).
+        max_fraction: Refuse a buffer needing more than this fraction of the device's free memory.
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device, seed: int = 0,
+                 max_fraction: float = 0.9, verbose: bool = True) -> None:
+        if not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"buffer capacity must be a positive integer of transitions, got {capacity!r}")
+        self.capacity, self.device = capacity, torch.device(device)
+        need = capacity * self.bytes_per_transition(obs_dim, action_dim)
+        free = free_memory_bytes(self.device)
+        if verbose:
+            print(f"[isaac_rl] replay buffer: {capacity:,} transitions x "
+                  f"{self.bytes_per_transition(obs_dim, action_dim)} B = {need / 2**20:.1f} MiB on {self.device} "
+                  f"({free / 2**30:.1f} GiB free)")
+        if need > max_fraction * free:
+            raise MemoryError(f"buffer_size={capacity:,} transitions needs {need / 2**30:.2f} GiB on {self.device} but "
+                              f"only {free / 2**30:.2f} GiB is free; lower buffer_size")
+        f32 = dict(dtype=torch.float32, device=self.device)
+        self.obs = torch.zeros((capacity, obs_dim), **f32)
+        self.next_obs = torch.zeros((capacity, obs_dim), **f32)
+        self.action = (torch.zeros(capacity, dtype=torch.long, device=self.device) if action_dim == 0
+                       else torch.zeros((capacity, action_dim), **f32))
+        self.reward = torch.zeros(capacity, **f32)
+        self.terminated = torch.zeros(capacity, **f32)
+        self.ptr, self.size = 0, 0
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(seed))
+        self._fields = ("obs", "action", "reward", "next_obs", "terminated")
+
+    @staticmethod
+    def bytes_per_transition(obs_dim: int, action_dim: int) -> int:
+        """Bytes one stored transition takes: two float32 observations, the action, reward and terminated flag."""
+        return 4 * 2 * obs_dim + (8 if action_dim == 0 else 4 * action_dim) + 4 + 4
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
+            terminated: torch.Tensor) -> None:
+        """Store ``N`` transitions: obs/next_obs ``[N, obs_dim]``, action ``[N]`` or ``[N, act_dim]``, reward and
+        terminated ``[N]``; all on the buffer's device. No host sync."""
+        n = obs.shape[0]
+        if n > self.capacity:
+            raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}; "
+                             "buffer_size must be >= num_envs")
+        values = (obs, action, reward, next_obs, terminated)
+        end = self.ptr + n
+        if end <= self.capacity:  # contiguous slice: the common case, a plain copy
+            for name, value in zip(self._fields, values):
+                getattr(self, name)[self.ptr:end].copy_(value)
+        else:
+            idx = torch.arange(self.ptr, end, device=self.device) % self.capacity
+            for name, value in zip(self._fields, values):
+                getattr(self, name)[idx] = value.to(getattr(self, name).dtype)
+        self.ptr = end % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int) -> Batch:
+        """``batch_size`` transitions drawn uniformly with replacement; indices are drawn on the device."""
+        if self.size == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        idx = torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.gen)
+        return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx])
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Stored rows, pointers and sampler RNG; tensors only, so ``torch.load(weights_only=True)`` reads it."""
+        state: Dict[str, Any] = {name: getattr(self, name)[:self.size].clone() for name in self._fields}
+        state.update(ptr=self.ptr, size=self.size, capacity=self.capacity, gen=self.gen.get_state())
+        return state
+
+    def load_state_dict(self, state: Dict[str, Any], strict_capacity: Optional[bool] = True) -> None:
+        """Restore from :meth:`state_dict` (same capacity)."""
+        if strict_capacity and state["capacity"] != self.capacity:
+            raise ValueError(f"checkpoint buffer capacity {state['capacity']} != buffer_size {self.capacity}")
+        for name in self._fields:
+            getattr(self, name)[:state["size"]].copy_(state[name])
+        self.ptr, self.size = int(state["ptr"]), int(state["size"])
+        self.gen.set_state(state["gen"].cpu())

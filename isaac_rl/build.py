@@ -1,0 +1,71 @@
+"""Builds env, learner, agent, buffer and trainer from a plain (resolved) config dict; the one place that reads it."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import torch
+
+from isaac_rl.actions import DiscreteEfforts
+from isaac_rl.agents import Agent, ContinuousAgent, DiscreteAgent
+from isaac_rl.buffer import ReplayBuffer
+from isaac_rl.contract import VecEnv
+from isaac_rl.ddpg import DDPG
+from isaac_rl.dqn import DQN
+from isaac_rl.noise import GaussianNoise, OUNoise
+from isaac_rl.trainer import OffPolicyTrainer, TrainerConfig
+from tasks import make_task
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda:0"`` when CUDA is available, else ``"cpu"``; other values pass through."""
+    if device in ("auto", "", None):
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def make_env(task: Mapping[str, Any], sim: str, num_envs: int, device: str, seed: int) -> VecEnv:
+    """The task's env on backend ``sim`` with the task section's ``env`` keyword arguments."""
+    kwargs = dict(task.get("env", {}) or {})
+    if sim != "torch":
+        kwargs = {k: v for k, v in kwargs.items() if k in ("max_episode_steps",)}
+    return make_task(task["name"], sim=sim, num_envs=num_envs, device=device, seed=seed, **kwargs)
+
+
+def make_agent(algo: Mapping[str, Any], env: VecEnv) -> Agent:
+    """DQN + discrete efforts, or DDPG + exploration noise, from the ``train.algo`` section."""
+    name, device = algo["name"], env.device
+    hidden = tuple(algo["hidden"])
+    if name == "DQN":
+        efforts = DiscreteEfforts(algo["efforts"], device)
+        efforts.check_supported_by(env.action_spec)
+        dqn = DQN(env.obs_dim, efforts.num_actions, device, hidden=hidden, lr=algo["lr"], gamma=algo["gamma"],
+                  tau=algo["tau"], target_update_interval=algo["target_update_interval"],
+                  double_dqn=algo["double_dqn"], loss=algo["loss"], max_grad_norm=algo["max_grad_norm"],
+                  eps_start=algo["eps_start"], eps_end=algo["eps_end"], eps_decay_steps=algo["eps_decay_steps"])
+        return DiscreteAgent(dqn, efforts)
+    act_dim = env.action_spec.dim
+    ddpg = DDPG(env.obs_dim, act_dim, device, hidden=hidden, actor_lr=algo["actor_lr"],
+                critic_lr=algo["critic_lr"], gamma=algo["gamma"], tau=algo["tau"],
+                policy_delay=algo["policy_delay"], max_grad_norm=algo["max_grad_norm"])
+    noise = (OUNoise(env.num_envs, act_dim, algo["noise_sigma"], device, theta=algo["ou_theta"])
+             if algo["noise"] == "ou" else GaussianNoise(env.num_envs, act_dim, algo["noise_sigma"], device))
+    return ContinuousAgent(ddpg, noise)
+
+
+def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: bool = True, verbose: bool = True,
+                 **callbacks: Any) -> Tuple[OffPolicyTrainer, VecEnv, Optional[VecEnv]]:
+    """Everything for one run from the resolved config (``task``, ``train``, ``num_envs``, ``seed``, ``sim``)."""
+    seed = int(cfg["seed"]) + rank
+    torch.manual_seed(seed)
+    env = make_env(cfg["task"], cfg["sim"], int(cfg["num_envs"]), device, seed)
+    evaluation = None
+    if eval_env and cfg["sim"] != "isaacgym":  # Isaac Gym allows one sim per process
+        evaluation = make_env(cfg["task"], cfg["sim"], int(cfg["train"]["eval_envs"]), device, seed + 1)
+    agent = make_agent(cfg["train"]["algo"], env)
+    loop: Dict[str, Any] = dict(cfg["train"]["loop"])
+    buffer = ReplayBuffer(int(loop.pop("buffer_size")), env.obs_dim, agent.action_dim, env.device, seed=seed,
+                          verbose=verbose)
+    tcfg = TrainerConfig(seed=seed, **loop)
+    trainer = OffPolicyTrainer(env, agent, buffer, tcfg, eval_env=evaluation, is_main=rank == 0, **callbacks)
+    return trainer, env, evaluation

@@ -1,0 +1,104 @@
+"""Validation of the resolved run config: every bad value fails before any work, naming its key."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping
+
+from tasks import SIMS, TASKS
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the key, the value and what is allowed."""
+
+
+def _need(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid config: {key}={value!r}; allowed: {allowed}")
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """Fill the '' defaults (``num_envs``, ``max_iterations``, ``num_eval_envs``) and validate; returns a new dict."""
+    cfg = dict(cfg)
+    train = dict(cfg["train"])
+    loop = dict(train["loop"])
+    if cfg.get("num_envs", "") == "":
+        cfg["num_envs"] = cfg["task"]["num_envs"]
+    if cfg.get("max_iterations", "") != "":
+        loop["max_iterations"] = cfg["max_iterations"]
+    if cfg.get("num_eval_envs", "") != "":
+        train["eval_envs"] = cfg["num_eval_envs"]
+    train["loop"] = loop
+    cfg["train"] = train
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` for the first invalid value."""
+    task, sim = cfg["task"]["name"], cfg["sim"]
+    _need(task in TASKS, "task.name", task, str(sorted(TASKS)))
+    _need(sim in SIMS, "sim", sim, str(list(SIMS)))
+    _need(sim in TASKS[task], "sim", sim, f"{list(TASKS[task])} for task {task}")
+    _need(_int(cfg["num_envs"]) and 1 <= cfg["num_envs"] <= 1 << 30, "num_envs", cfg["num_envs"],
+          "an integer in [1, 2**30]")
+    _need(_int(cfg["seed"]) and cfg["seed"] >= 0, "seed", cfg["seed"], "an integer >= 0")
+    device = str(cfg["sim_device"])
+    _need(device == "auto" or device == "cpu" or device.startswith("cuda"), "sim_device", device,
+          "auto, cpu, cuda or cuda:K")
+    _need(str(cfg["rl_device"]) == device, "rl_device", cfg["rl_device"],
+          f"the same device as sim_device ({device}); data never leaves the simulation device")
+    _need(cfg["resume"] in ("", "auto"), "resume", cfg["resume"], "'' or auto")
+    _need(_int(cfg["torch_threads"]) and cfg["torch_threads"] >= 0, "torch_threads", cfg["torch_threads"],
+          "an integer >= 0")
+    train = cfg["train"]
+    _need(_int(train["eval_envs"]) and train["eval_envs"] >= 1, "train.eval_envs", train["eval_envs"],
+          "an integer >= 1")
+    _validate_algo(train["algo"])
+    loop = train["loop"]
+    for key in ("max_iterations", "batch_size", "updates_per_step", "log_interval", "buffer_size"):
+        _need(_int(loop[key]) and loop[key] >= 1, f"train.loop.{key}", loop[key], "an integer >= 1")
+    for key in ("learning_starts", "eval_interval", "checkpoint_interval"):
+        _need(_int(loop[key]) and loop[key] >= 0, f"train.loop.{key}", loop[key], "an integer >= 0")
+    _need(loop["buffer_size"] >= cfg["num_envs"], "train.loop.buffer_size", loop["buffer_size"],
+          f"at least num_envs ({cfg['num_envs']}) transitions")
+    _need(loop["eval_target"] is None or _num(loop["eval_target"]), "train.loop.eval_target", loop["eval_target"],
+          "null or a number")
+
+
+def _validate_algo(algo: Mapping[str, Any]) -> None:
+    name = algo["name"]
+    _need(name in ("DQN", "DDPG"), "train.algo.name", name, "DQN or DDPG")
+    _need(isinstance(algo["hidden"], (list, tuple)) and len(algo["hidden"]) >= 1
+          and all(_int(h) and h >= 1 for h in algo["hidden"]), "train.algo.hidden", algo["hidden"],
+          "a non-empty list of positive integers")
+    _need(_num(algo["gamma"]) and 0.0 <= algo["gamma"] <= 1.0, "train.algo.gamma", algo["gamma"], "a number in [0, 1]")
+    _need(_num(algo["tau"]) and 0.0 < algo["tau"] <= 1.0, "train.algo.tau", algo["tau"], "a number in (0, 1]")
+    _need(_num(algo["max_grad_norm"]) and algo["max_grad_norm"] >= 0, "train.algo.max_grad_norm",
+          algo["max_grad_norm"], "a number >= 0 (0 disables clipping)")
+    lrs = ("lr",) if name == "DQN" else ("actor_lr", "critic_lr")
+    for key in lrs:
+        _need(_num(algo[key]) and algo[key] > 0, f"train.algo.{key}", algo[key], "a number > 0")
+    if name == "DQN":
+        _need(algo["loss"] in ("huber", "mse"), "train.algo.loss", algo["loss"], "huber or mse")
+        efforts = algo["efforts"]
+        _need(isinstance(efforts, (list, tuple)) and len(efforts) >= 2 and all(
+            _num(e) and -1 <= e <= 1 for e in efforts), "train.algo.efforts", efforts,
+            "a list of >= 2 normalised efforts in [-1, 1]")
+        for key in ("eps_start", "eps_end"):
+            _need(_num(algo[key]) and 0 <= algo[key] <= 1, f"train.algo.{key}", algo[key], "a number in [0, 1]")
+        for key in ("eps_decay_steps", "target_update_interval"):
+            _need(_int(algo[key]) and algo[key] >= 1, f"train.algo.{key}", algo[key], "an integer >= 1")
+    else:
+        _need(algo["noise"] in ("gaussian", "ou"), "train.algo.noise", algo["noise"], "gaussian or ou")
+        _need(_num(algo["noise_sigma"]) and algo["noise_sigma"] >= 0, "train.algo.noise_sigma", algo["noise_sigma"],
+              "a number >= 0")
+        _need(_int(algo["policy_delay"]) and algo["policy_delay"] >= 1, "train.algo.policy_delay",
+              algo["policy_delay"], "an integer >= 1")

@@ -1,0 +1,106 @@
+"""DQN (Mnih et al., 2015) with the Double-DQN target option (van Hasselt et al., 2016), batched on the device."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from isaac_rl.buffer import Batch
+from isaac_rl.networks import adam, mlp, polyak_update
+
+
+class DQN:
+    """Q-learning with a target network and epsilon-greedy exploration over ``num_actions`` discrete efforts.
+
+    Args:
+        obs_dim: Observation width.
+        num_actions: Number of discrete actions ``A``.
+        device: Where the networks live.
+        hidden: Hidden layer widths of the Q-network.
+        lr: Adam learning rate.
+        gamma: Discount factor.
+        tau: Polyak factor of the target update; 1.0 means a hard copy.
+        target_update_interval: Gradient steps between target updates.
+        double_dqn: Use the Double-DQN target ``Q'(s', argmax_a Q(s', a))``.
+        loss: ``"huber"`` (smooth L1) or ``"mse"``.
+        max_grad_norm: Gradient clipping norm (0 disables).
+        eps_start, eps_end, eps_decay_steps: Linear epsilon schedule over env steps.
+    """
+
+    def __init__(self, obs_dim: int, num_actions: int, device: torch.device, hidden: Sequence[int] = (64, 64),
+                 lr: float = 1e-3, gamma: float = 0.99, tau: float = 1.0, target_update_interval: int = 100,
+                 double_dqn: bool = True, loss: str = "huber", max_grad_norm: float = 0.0, eps_start: float = 1.0,
+                 eps_end: float = 0.05, eps_decay_steps: int = 10000) -> None:
+        self.device, self.num_actions = torch.device(device), num_actions
+        self.q = mlp(obs_dim, hidden, num_actions, self.device)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.optimizer = adam(self.q.parameters(), lr)
+        self.gamma, self.tau, self.target_update_interval = gamma, tau, target_update_interval
+        self.double_dqn, self.max_grad_norm = double_dqn, max_grad_norm
+        self.loss_fn = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}[loss]
+        self.eps_start, self.eps_end, self.eps_decay_steps = eps_start, eps_end, eps_decay_steps
+        self.num_updates = 0
+
+    def epsilon(self, env_step: int) -> float:
+        """Linearly annealed exploration rate at ``env_step`` (a host int, so no device read)."""
+        frac = min(1.0, env_step / max(1, self.eps_decay_steps))
+        return self.eps_start + frac * (self.eps_end - self.eps_start)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, epsilon: float = 0.0) -> torch.Tensor:
+        """Epsilon-greedy indices long ``[N]`` for float ``[N, obs_dim]``; each env explores independently."""
+        greedy = self.q(obs).argmax(dim=-1)
+        if epsilon <= 0.0:
+            return greedy
+        n = obs.shape[0]
+        random = torch.randint(0, self.num_actions, (n,), device=obs.device)
+        return torch.where(torch.rand(n, device=obs.device) < epsilon, random, greedy)
+
+    def random_action(self, n: int) -> torch.Tensor:
+        """Uniform random indices long ``[n]`` (warm-up before ``learning_starts``)."""
+        return torch.randint(0, self.num_actions, (n,), device=self.device)
+
+    @torch.no_grad()
+    def td_target(self, batch: Batch) -> torch.Tensor:
+        """``y = r + gamma * (1 - terminated) * Q'(s', a')``, ``a' = argmax Q(s')`` (double) or ``argmax Q'(s')``."""
+        next_q_all = self.q_target(batch.next_obs)
+        if self.double_dqn:
+            next_action = self.q(batch.next_obs).argmax(dim=-1, keepdim=True)
+            next_q = next_q_all.gather(-1, next_action).squeeze(-1)
+        else:
+            next_q = next_q_all.max(dim=-1).values
+        return batch.reward + self.gamma * (1.0 - batch.terminated) * next_q
+
+    def update(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        """One gradient step on the TD loss; returns detached 0-d tensors (never host floats)."""
+        td_target = self.td_target(batch)
+        q_sa = self.q(batch.obs).gather(-1, batch.action.unsqueeze(-1)).squeeze(-1)
+        td_loss = self.loss_fn(q_sa, td_target)
+        self.optimizer.zero_grad(set_to_none=True)
+        td_loss.backward()
+        if self.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.q.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        self.num_updates += 1
+        if self.num_updates % self.target_update_interval == 0:
+            polyak_update(self.q_target.parameters(), self.q.parameters(), self.tau)
+        return {"losses/td_loss": td_loss.detach(), "losses/q_values": q_sa.detach().mean()}
+
+    def policy(self, obs: torch.Tensor) -> torch.Tensor:
+        """Deterministic (greedy) action indices for evaluation."""
+        return self.act(obs, 0.0)
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Networks, optimizer and update counter."""
+        return {"q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "num_updates": self.num_updates}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`."""
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.num_updates = int(state["num_updates"])

@@ -1,0 +1,209 @@
+"""The off-policy training loop: act, step, add, update; log, evaluate and checkpoint at fixed intervals."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+import torch
+
+from isaac_rl.agents import Agent
+from isaac_rl.buffer import ReplayBuffer
+from isaac_rl.contract import VecEnv
+from isaac_rl.evaluate import evaluate
+
+
+@dataclass
+class TrainerConfig:
+    """Loop settings (all counts are host integers).
+
+    Attributes:
+        max_iterations: Vectorised env steps to run (each is ``num_envs`` transitions).
+        learning_starts: Env transitions of uniform random actions before learning starts.
+        batch_size: Transitions per gradient step.
+        updates_per_step: Gradient steps per vectorised env step once learning started.
+        log_interval: Iterations between metric reads (the only host syncs of the loop).
+        eval_interval: Iterations between evaluations (0: never).
+        eval_target: Stop once an evaluation's mean return reaches this (``None``: never stop early).
+        checkpoint_interval: Iterations between checkpoints (0: only at the end).
+        seed: Seed of the first env reset.
+    """
+
+    max_iterations: int = 1000
+    learning_starts: int = 1000
+    batch_size: int = 256
+    updates_per_step: int = 1
+    log_interval: int = 50
+    eval_interval: int = 100
+    eval_target: Optional[float] = None
+    checkpoint_interval: int = 0
+    seed: int = 0
+
+
+class EpisodeStats:
+    """Per-env episode return and length on the device; sums of finished episodes read only at log time."""
+
+    def __init__(self, num_envs: int, device: torch.device) -> None:
+        self.ret = torch.zeros(num_envs, device=device)
+        self.len = torch.zeros(num_envs, device=device)
+        self.sums = torch.zeros(3, device=device)  # finished episodes: sum of returns, sum of lengths, count
+
+    def update(self, reward: torch.Tensor, done: torch.Tensor) -> None:
+        """Add one step's float ``[N]`` reward; fold the envs with bool ``[N]`` ``done`` into the sums."""
+        self.ret += reward
+        self.len += 1
+        d = done.float()
+        self.sums += torch.stack(((self.ret * d).sum(), (self.len * d).sum(), d.sum()))
+        self.ret *= 1.0 - d
+        self.len *= 1.0 - d
+
+    def flush(self) -> Dict[str, float]:
+        """One host read: mean return/length of episodes finished since the last flush (empty if none)."""
+        ret_sum, len_sum, count = self.sums.tolist()
+        self.sums.zero_()
+        if count == 0:
+            return {}
+        return {"charts/episodic_return": ret_sum / count, "charts/episodic_length": len_sum / count,
+                "charts/episodes": count}
+
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        """Running per-env return/length."""
+        return {"ret": self.ret.clone(), "len": self.len.clone(), "sums": self.sums.clone()}
+
+    def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
+        """Restore from :meth:`state_dict`."""
+        self.ret.copy_(state["ret"])
+        self.len.copy_(state["len"])
+        self.sums.copy_(state["sums"])
+
+
+class OffPolicyTrainer:
+    """Runs the loop. ``log`` gets host-float metrics at fixed intervals; ``save`` gets the full trainer state.
+
+    Args:
+        env: Training env (same-step auto-reset contract).
+        agent: DiscreteAgent (DQN) or ContinuousAgent (DDPG).
+        buffer: Replay buffer on the env's device.
+        cfg: Loop settings.
+        eval_env: Evaluation env; ``None`` evaluates on ``env`` (Isaac Gym allows one sim per process) and resets it.
+        log: ``log(metrics, env_step)`` callback (rank 0), or ``None``.
+        save: ``save(trainer)`` callback that writes a checkpoint, or ``None``.
+        grad_sync: Called by learners' ``update`` wrappers in multi-GPU runs (see :mod:`isaac_rl.distributed`).
+        should_stop: Polled at log intervals (preemption signals); a true value saves and ends the run.
+    """
+
+    def __init__(self, env: VecEnv, agent: Agent, buffer: ReplayBuffer, cfg: TrainerConfig,
+                 eval_env: Optional[VecEnv] = None, log: Optional[Callable[[Dict[str, float], int], None]] = None,
+                 save: Optional[Callable[["OffPolicyTrainer"], None]] = None,
+                 should_stop: Optional[Callable[[], bool]] = None, is_main: bool = True) -> None:
+        self.env, self.agent, self.buffer, self.cfg = env, agent, buffer, cfg
+        self.eval_env, self.log, self.save, self.should_stop = eval_env, log, save, should_stop
+        self.is_main = is_main
+        self.iteration = 0
+        self.solved_at: Optional[int] = None
+        self.stats = EpisodeStats(env.num_envs, env.device)
+        self.obs = env.reset(cfg.seed)
+        self.last_eval: Dict[str, float] = {}
+        self.stopped_by_signal = False
+
+    @property
+    def env_steps(self) -> int:
+        """Transitions collected so far."""
+        return self.iteration * self.env.num_envs
+
+    def train_step(self) -> Dict[str, torch.Tensor]:
+        """One iteration of the hot loop; no host syncs on CUDA. Returns the last update's device metrics."""
+        agent, n = self.agent, self.env.num_envs
+        if self.env_steps < self.cfg.learning_starts:
+            action = agent.random(n)
+        else:
+            action = agent.explore(self.obs, self.env_steps)
+        out = self.env.step(agent.to_env(action))
+        self.buffer.add(self.obs, action, out.reward, out.final_obs, out.terminated)
+        done = out.terminated | out.truncated
+        agent.on_done(done)
+        self.stats.update(out.reward, done)
+        self.obs = out.obs
+        self.iteration += 1
+        metrics: Dict[str, torch.Tensor] = {}
+        if self.env_steps >= self.cfg.learning_starts:
+            for _ in range(self.cfg.updates_per_step):
+                metrics = agent.learner.update(self.buffer.sample(self.cfg.batch_size))
+        return metrics
+
+    def run_eval(self) -> Dict[str, float]:
+        """Evaluate the deterministic policy; with no separate eval env, evaluate on the training env and reset it."""
+        env = self.eval_env if self.eval_env is not None else self.env
+        result = evaluate(env, self.agent.policy, seed=self.cfg.seed + 10_000 + self.iteration)
+        if self.eval_env is None:
+            self.obs = self.env.reset()
+        self.last_eval = result
+        return result
+
+    def train(self) -> Dict[str, Any]:
+        """Run until ``max_iterations``, an evaluation reaching ``eval_target``, or a stop request."""
+        cfg, start = self.cfg, time.perf_counter()
+        last_t, last_steps = start, self.env_steps
+        metrics: Dict[str, torch.Tensor] = {}
+        while self.iteration < cfg.max_iterations:
+            metrics = self.train_step() or metrics
+            it = self.iteration
+            if it % cfg.log_interval == 0 or it == cfg.max_iterations:
+                now = time.perf_counter()
+                logged = self.stats.flush()
+                if metrics:
+                    logged.update(zip(metrics, torch.stack(list(metrics.values())).tolist()))
+                logged["charts/SPS"] = (self.env_steps - last_steps) / max(now - last_t, 1e-9)
+                last_t, last_steps = now, self.env_steps
+                if self.log is not None and self.is_main:
+                    self.log(logged, self.env_steps)
+                if self.should_stop is not None and self.should_stop():
+                    self.stopped_by_signal = True
+                    break
+            if cfg.eval_interval and it % cfg.eval_interval == 0 and self.is_main:
+                result = self.run_eval()
+                result["eval/wall_s"] = time.perf_counter() - start
+                if self.log is not None:
+                    self.log(result, self.env_steps)
+                if cfg.eval_target is not None and result["eval/mean_return"] >= cfg.eval_target:
+                    self.solved_at = self.env_steps
+                    break
+            if cfg.checkpoint_interval and it % cfg.checkpoint_interval == 0 and self.save is not None:
+                self.save(self)
+        if self.save is not None:
+            self.save(self)
+        return {"env_steps": self.env_steps, "iterations": self.iteration, "solved_at": self.solved_at,
+                "gradient_steps": self.agent.learner.num_updates, "wall_s": time.perf_counter() - start,
+                "stopped_by_signal": self.stopped_by_signal, **self.last_eval}
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Everything needed to continue bit-identically (with a torch task): learner, buffer, env, RNG, counters."""
+        state: Dict[str, Any] = {
+            "iteration": self.iteration, "obs": self.obs.clone(), "stats": self.stats.state_dict(),
+            "agent": self.agent.learner.state_dict(), "buffer": self.buffer.state_dict(),
+            "rng_cpu": torch.get_rng_state()}
+        if self.env.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.env.device)
+        noise = getattr(self.agent, "noise", None)
+        if noise is not None and hasattr(noise, "state"):
+            state["noise"] = noise.state.clone()
+        if hasattr(self.env, "state_dict"):
+            state["env"] = self.env.state_dict()  # type: ignore[attr-defined]
+        return state
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`."""
+        self.iteration = int(state["iteration"])
+        self.obs = state["obs"].to(self.env.device)
+        self.stats.load_state_dict(state["stats"])
+        self.agent.learner.load_state_dict(state["agent"])
+        self.buffer.load_state_dict(state["buffer"])
+        torch.set_rng_state(state["rng_cpu"].cpu())
+        if "rng_cuda" in state and self.env.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.env.device)
+        noise = getattr(self.agent, "noise", None)
+        if "noise" in state and noise is not None:
+            noise.state.copy_(state["noise"])
+        if "env" in state and hasattr(self.env, "load_state_dict"):
+            self.env.load_state_dict(state["env"])  # type: ignore[attr-defined]
