@@ -1,0 +1,21 @@
+import os
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture
+def fake_isaacgym(monkeypatch):
+    """Put the Isaac Gym test double on sys.path (only for the test that asks for it)."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "tests", "fakes"))
+    for name in [m for m in sys.modules if m == "isaacgym" or m.startswith("isaacgym.")]:
+        monkeypatch.delitem(sys.modules, name)
+    yield
+    for name in [m for m in sys.modules if m == "isaacgym" or m.startswith("isaacgym.")]:
+        del sys.modules[name]
