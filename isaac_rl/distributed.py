@@ -73,6 +73,18 @@ def install_gradient_averaging(optimizers: Iterable[torch.optim.Optimizer], worl
         opt.step = synced_step  # type: ignore[method-assign]
 
 
+def any_rank(wish: bool, device: str) -> bool:
+    """True on every rank if ``wish`` is true on any rank (one small all_reduce, at log/eval intervals only)."""
+    flag = torch.tensor([1.0 if wish else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def parameter_checksum(modules: Iterable[nn.Module]) -> float:
+    """Sum of all parameters, to show that ranks hold identical networks."""
+    return float(sum(p.double().sum() for m in modules for p in m.parameters()))
+
+
 def teardown() -> None:
     """Leave the process group if one was joined."""
     if dist.is_available() and dist.is_initialized():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import uuid
 from typing import Any, Dict, Optional
 
 import torch
@@ -50,7 +51,7 @@ def _init_wandb(cfg: Dict[str, Any], run_dir: str) -> Any:
         with open(id_file) as f:
             run_id = f.read().strip()
     else:
-        run_id = wandb.util.generate_id()
+        run_id = uuid.uuid4().hex[:12]
         with open(id_file, "w") as f:
             f.write(run_id)
     return wandb.init(project=cfg["wandb_project"], entity=cfg["wandb_entity"] or None,
@@ -100,11 +101,12 @@ def main(raw_cfg: Dict[str, Any]) -> int:
         if dist_info.is_main:
             checkpoint.save_atomic({"trainer": trainer.state_dict(), "config": cfg}, last_path)
 
+    agree = (lambda wish: distributed.any_rank(wish, device)) if dist_info.world_size > 1 else None
     trainer, env, _ = make_trainer(cfg, device, rank=dist_info.rank, save=save, should_stop=stop,
-                                   verbose=dist_info.is_main)
+                                   verbose=dist_info.is_main, agree=agree)
+    learner = trainer.agent.learner
+    nets = [m for m in vars(learner).values() if isinstance(m, torch.nn.Module)]
     if dist_info.world_size > 1:
-        learner = trainer.agent.learner
-        nets = [m for m in vars(learner).values() if isinstance(m, torch.nn.Module)]
         distributed.broadcast_modules(nets)
         opts = [o for o in vars(learner).values() if isinstance(o, torch.optim.Optimizer)]
         distributed.install_gradient_averaging(opts, dist_info.world_size)
@@ -123,7 +125,6 @@ def main(raw_cfg: Dict[str, Any]) -> int:
             logger.close()
         env.close()
         distributed.teardown()
-    if dist_info.is_main:
-        summary["run_dir"] = run_dir
-        print("[isaac_rl] summary " + json.dumps(summary))
+    summary.update(run_dir=run_dir, rank=dist_info.rank, param_checksum=distributed.parameter_checksum(nets))
+    print("[isaac_rl] summary " + json.dumps(summary), flush=True)
     return 0

@@ -91,15 +91,20 @@ class OffPolicyTrainer:
         save: ``save(trainer)`` callback that writes a checkpoint, or ``None``.
         grad_sync: Called by learners' ``update`` wrappers in multi-GPU runs (see :mod:`isaac_rl.distributed`).
         should_stop: Polled at log intervals (preemption signals); a true value saves and ends the run.
+        is_main: Rank 0 (logs, evaluates, saves).
+        agree: Multi-GPU: turns this rank's stop wish into the job's decision (any rank stops -> all stop), so every
+            rank leaves the loop at the same iteration.
     """
 
     def __init__(self, env: VecEnv, agent: Agent, buffer: ReplayBuffer, cfg: TrainerConfig,
                  eval_env: Optional[VecEnv] = None, log: Optional[Callable[[Dict[str, float], int], None]] = None,
                  save: Optional[Callable[["OffPolicyTrainer"], None]] = None,
-                 should_stop: Optional[Callable[[], bool]] = None, is_main: bool = True) -> None:
+                 should_stop: Optional[Callable[[], bool]] = None, is_main: bool = True,
+                 agree: Optional[Callable[[bool], bool]] = None) -> None:
         self.env, self.agent, self.buffer, self.cfg = env, agent, buffer, cfg
         self.eval_env, self.log, self.save, self.should_stop = eval_env, log, save, should_stop
         self.is_main = is_main
+        self.agree = agree if agree is not None else (lambda wish: wish)
         self.iteration = 0
         self.solved_at: Optional[int] = None
         self.stats = EpisodeStats(env.num_envs, env.device)
@@ -158,15 +163,18 @@ class OffPolicyTrainer:
                 last_t, last_steps = now, self.env_steps
                 if self.log is not None and self.is_main:
                     self.log(logged, self.env_steps)
-                if self.should_stop is not None and self.should_stop():
+                if self.agree(self.should_stop is not None and self.should_stop()):
                     self.stopped_by_signal = True
                     break
-            if cfg.eval_interval and it % cfg.eval_interval == 0 and self.is_main:
-                result = self.run_eval()
-                result["eval/wall_s"] = time.perf_counter() - start
-                if self.log is not None:
-                    self.log(result, self.env_steps)
-                if cfg.eval_target is not None and result["eval/mean_return"] >= cfg.eval_target:
+            if cfg.eval_interval and it % cfg.eval_interval == 0:
+                solved = False
+                if self.is_main:
+                    result = self.run_eval()
+                    result["eval/wall_s"] = time.perf_counter() - start
+                    if self.log is not None:
+                        self.log(result, self.env_steps)
+                    solved = cfg.eval_target is not None and result["eval/mean_return"] >= cfg.eval_target
+                if self.agree(solved):
                     self.solved_at = self.env_steps
                     break
             if cfg.checkpoint_interval and it % cfg.checkpoint_interval == 0 and self.save is not None:

@@ -1,0 +1,118 @@
+"""TD targets against hand computations, target updates, replay buffer, and bit-identical checkpoint resumes."""
+
+import pytest
+import torch
+
+from isaac_rl import checkpoint
+from isaac_rl.build import make_trainer
+from isaac_rl.buffer import Batch, ReplayBuffer
+from isaac_rl.ddpg import DDPG
+from isaac_rl.dqn import DQN
+from isaac_rl.networks import polyak_update
+from isaac_rl.noise import OUNoise
+
+
+def _set_linear(net, weight, bias):
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor(weight))
+        net[0].bias.copy_(torch.tensor(bias))
+
+
+def _dqn(double):
+    dqn = DQN(obs_dim=2, num_actions=2, device="cpu", hidden=(), gamma=0.9, double_dqn=double)
+    _set_linear(dqn.q, [[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])  # Q(s) = s
+    _set_linear(dqn.q_target, [[2.0, 0.0], [0.0, 0.5]], [0.0, 0.0])  # Q'(s) = (2 s0, 0.5 s1)
+    return dqn
+
+
+BATCH = Batch(obs=torch.zeros(3, 2), action=torch.tensor([0, 1, 0]), reward=torch.tensor([1.0, -1.0, 0.5]),
+              next_obs=torch.tensor([[1.0, 3.0], [4.0, 1.0], [2.0, 2.0]]), terminated=torch.tensor([0.0, 0.0, 1.0]))
+
+
+def test_dqn_td_target_by_hand():
+    # Q'(s') = [[2, 1.5], [8, 0.5], [4, 1]] -> max = [2, 8, 4]; third transition terminated.
+    expected = torch.tensor([1.0 + 0.9 * 2.0, -1.0 + 0.9 * 8.0, 0.5])
+    assert torch.allclose(_dqn(False).td_target(BATCH), expected)
+
+
+def test_double_dqn_td_target_by_hand():
+    # argmax Q(s') = [1, 0, 0 (tie -> first)]; Q'(s', a') = [1.5, 8, 4]
+    expected = torch.tensor([1.0 + 0.9 * 1.5, -1.0 + 0.9 * 8.0, 0.5])
+    assert torch.allclose(_dqn(True).td_target(BATCH), expected)
+
+
+def test_ddpg_td_target_bootstraps_through_truncation_only():
+    ddpg = DDPG(obs_dim=2, act_dim=1, device="cpu", hidden=(), gamma=0.5)
+    _set_linear(ddpg.actor_target.net, [[0.0, 0.0]], [0.0])  # mu'(s') = tanh(0) = 0
+    _set_linear(ddpg.critic_target.net, [[1.0, 1.0, 7.0]], [0.0])  # Q'(s', a) = s0 + s1 + 7 a
+    batch = BATCH._replace(action=torch.zeros(3, 1))
+    expected = torch.tensor([1.0 + 0.5 * 4.0, -1.0 + 0.5 * 5.0, 0.5])
+    assert torch.allclose(ddpg.td_target(batch), expected)
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.005, 1.0])
+def test_polyak_update_identity(tau):
+    target, online = [torch.full((3,), 2.0)], [torch.full((3,), 4.0)]
+    polyak_update(target, online, tau) if tau > 0 else None
+    assert torch.allclose(target[0], torch.full((3,), 2.0 * (1 - tau) + 4.0 * tau))
+
+
+def test_buffer_wraparound_keeps_newest_transitions():
+    buf = ReplayBuffer(capacity=10, obs_dim=1, action_dim=0, device=torch.device("cpu"), verbose=False)
+    for step in range(7):  # 7 adds of 4 identifiable transitions = 28 > 10
+        ids = torch.arange(4) + 4 * step
+        buf.add(ids[:, None].float(), ids, ids.float(), -ids[:, None].float(), torch.zeros(4))
+    assert len(buf) == 10
+    assert sorted(buf.obs[:, 0].long().tolist()) == list(range(18, 28))
+    assert torch.equal(buf.reward, buf.obs[:, 0]) and torch.equal(buf.next_obs, -buf.obs)
+    assert torch.equal(buf.action.float(), buf.obs[:, 0])
+    sample = buf.sample(64)
+    assert sample.obs.min() >= 18 and torch.equal(sample.action.float(), sample.obs[:, 0])
+
+
+def test_buffer_refuses_capacity_beyond_free_memory():
+    with pytest.raises(MemoryError, match="buffer_size=.*lower buffer_size"):
+        ReplayBuffer(capacity=10 ** 13, obs_dim=4, action_dim=0, device=torch.device("cpu"), verbose=False)
+
+
+def test_ou_noise_resets_per_env():
+    noise = OUNoise(4, 1, sigma=1.0, device=torch.device("cpu"))
+    for _ in range(5):
+        noise.sample()
+    noise.reset(torch.tensor([True, False, True, False]))
+    assert noise.state[[0, 2]].abs().sum() == 0 and noise.state[[1, 3]].abs().sum() > 0
+
+
+def _cfg(algo):
+    if algo == "DQN":
+        a = dict(name="DQN", hidden=[32], lr=1e-3, gamma=0.99, tau=0.005, target_update_interval=1, double_dqn=True,
+                 loss="huber", max_grad_norm=1.0, eps_start=1.0, eps_end=0.05, eps_decay_steps=500,
+                 efforts=[-1.0, 0.0, 1.0])
+    else:
+        a = dict(name="DDPG", hidden=[32], actor_lr=1e-3, critic_lr=1e-3, gamma=0.99, tau=0.005, policy_delay=2,
+                 max_grad_norm=0.0, noise="ou", noise_sigma=0.2, ou_theta=0.15)
+    loop = dict(max_iterations=60, learning_starts=64, batch_size=32, updates_per_step=2, buffer_size=400,
+                log_interval=10, eval_interval=0, eval_target=None, checkpoint_interval=0)
+    return dict(task=dict(name="Cartpole", env={}), sim="torch", num_envs=16, seed=3,
+                train=dict(algo=a, loop=loop, eval_envs=4))
+
+
+@pytest.mark.parametrize("algo", ["DQN", "DDPG"])
+def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo):
+    cfg = _cfg(algo)
+    straight, _, _ = make_trainer(cfg, "cpu", eval_env=False, verbose=False)
+    straight.train()
+    half = dict(cfg, train=dict(cfg["train"], loop=dict(cfg["train"]["loop"], max_iterations=30)))
+    first, _, _ = make_trainer(half, "cpu", eval_env=False, verbose=False)
+    first.train()
+    path = str(tmp_path / "ckpt.pt")
+    checkpoint.save_atomic({"trainer": first.state_dict()}, path)
+    torch.manual_seed(12345)  # the resumed run must not depend on the global RNG at load time
+    resumed, _, _ = make_trainer(cfg, "cpu", eval_env=False, verbose=False)
+    resumed.load_state_dict(checkpoint.load(path)["trainer"])  # weights_only=True
+    resumed.train()
+    a, b = straight.agent.learner.state_dict(), resumed.agent.learner.state_dict()
+    for net in [k for k in a if not k.endswith("optimizer") and k != "num_updates"]:
+        for name, tensor in a[net].items():
+            assert torch.equal(tensor, b[net][name]), (net, name)
+    assert torch.equal(straight.obs, resumed.obs) and straight.iteration == resumed.iteration == 60
