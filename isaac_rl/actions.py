@@ -63,15 +63,16 @@ def check_actions(actions: object, num_envs: int, spec: ActionSpec, device: torc
         The actions as ``[N, dim]``.
     """
     if not isinstance(actions, torch.Tensor):
-        raise TypeError(f"actions must be a torch.Tensor of shape [{num_envs}, {spec.dim}], got {type(actions).__name__}")
+        raise TypeError(f"actions must be a torch.Tensor of shape [{num_envs}, {spec.dim}], "
+                        f"got {type(actions).__name__}")
     if actions.dim() == 1 and spec.dim == 1:
         actions = actions.unsqueeze(-1)
     if tuple(actions.shape) != (num_envs, spec.dim):
         raise ValueError(f"actions have shape {tuple(actions.shape)}; expected ({num_envs}, {spec.dim}) "
                          f"(num_envs, action dim) of normalised efforts")
     if not actions.is_floating_point():
-        raise TypeError(f"actions have dtype {actions.dtype}; expected a floating dtype of normalised efforts in [-1, 1]"
-                        " (map DQN indices with isaac_rl.actions.DiscreteEfforts)")
+        raise TypeError(f"actions have dtype {actions.dtype}; expected a floating dtype of normalised efforts in "
+                        "[-1, 1] (map DQN indices with isaac_rl.actions.DiscreteEfforts)")
     if actions.device != device:
         raise ValueError(f"actions are on {actions.device}; this env runs on {device}")
     if check_values and not bool(torch.isfinite(actions).all()):

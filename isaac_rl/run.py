@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from isaac_rl import checkpoint, distributed
-from isaac_rl.build import make_env, make_trainer, resolve_device
+from isaac_rl.build import make_trainer, resolve_device
 from isaac_rl.config import ConfigError, resolve
 from isaac_rl.evaluate import evaluate
 from isaac_rl.logger import RunLogger

@@ -36,12 +36,14 @@ def import_isaacgym() -> Tuple[Any, Any]:
     except ImportError as err:
         if "imported before isaacgym" in str(err):
             raise ImportError(
-                "isaacgym must be imported before torch. Start training with `python scripts/train.py sim=isaacgym ...`"
-                " (it imports isaacgym first), or put `import isaacgym` at the very top of your script.") from err
+                "isaacgym must be imported before torch. Start training with `python scripts/train.py "
+                "sim=isaacgym ...` (it imports isaacgym first), or put `import isaacgym` at the top of your script."
+            ) from err
         raise ImportError(
             "sim=isaacgym needs NVIDIA Isaac Gym Preview 4, which is not on PyPI: download it from "
             "https://developer.nvidia.com/isaac-gym, then `pip install -e isaacgym/python` in a Python 3.6-3.8 "
-            f"environment with an NVIDIA driver (import failed: {err}). Use sim=torch for the built-in physics.") from err
+            f"environment with an NVIDIA driver (import failed: {err}). Use sim=torch for the built-in physics."
+        ) from err
     return gymapi, gymtorch
 
 
@@ -69,10 +71,12 @@ class IsaacGymCartpole:
         self.action_spec = ActionSpec(dim=1, max_effort=max_effort)
         self.max_effort, self.reset_dist = max_effort, reset_dist
         self._check_values = debug_checks or self.device.type == "cpu"
-        gymapi, self._gymtorch = import_isaacgym()
+        _, self._gymtorch = import_isaacgym()
+        from isaacgym import gymapi  # typed by isaacgym-stubs (mypy in CI)
+
         self.gym = gymapi.acquire_gym()
-        self.sim = self._create_sim(gymapi, graphics_device_id, dt, substeps)
-        self._create_envs(gymapi, env_spacing)
+        self.sim = self._create_sim(graphics_device_id, dt, substeps)
+        self._create_envs(env_spacing)
         self.gym.prepare_sim(self.sim)
         self.dof_state = self._gymtorch.wrap_tensor(self.gym.acquire_dof_state_tensor(self.sim))  # [N*2, 2]
         self.dof_pos = self.dof_state.view(num_envs, 2, 2)[..., 0]  # [N, 2]: cart x, pole theta
@@ -82,7 +86,9 @@ class IsaacGymCartpole:
         self._gen = torch.Generator(device=self.device)
         self._gen.manual_seed(int(seed))
 
-    def _create_sim(self, gymapi: Any, graphics_device_id: int, dt: float, substeps: int) -> Any:
+    def _create_sim(self, graphics_device_id: int, dt: float, substeps: int) -> Any:
+        from isaacgym import gymapi
+
         params = gymapi.SimParams()
         params.dt, params.substeps = dt, substeps
         params.up_axis = gymapi.UP_AXIS_Z
@@ -105,7 +111,9 @@ class IsaacGymCartpole:
         self.gym.add_ground(sim, plane)
         return sim
 
-    def _create_envs(self, gymapi: Any, spacing: float) -> None:
+    def _create_envs(self, spacing: float) -> None:
+        from isaacgym import gymapi
+
         options = gymapi.AssetOptions()
         options.fix_base_link = True
         asset = self.gym.load_asset(self.sim, ASSET_ROOT, "cartpole.urdf", options)
@@ -156,7 +164,8 @@ class IsaacGymCartpole:
             self.gym.fetch_results(self.sim, True)
         self.gym.refresh_dof_state_tensor(self.sim)
         raw = self._obs()
-        reward, terminated = isaac_cartpole_reward(*raw.unbind(-1), reset_dist=self.reset_dist)
+        x, x_dot, th, th_dot = raw.unbind(-1)
+        reward, terminated = isaac_cartpole_reward(x, x_dot, th, th_dot, reset_dist=self.reset_dist)
         self.progress += 1
         timeout = self.progress >= self.max_episode_steps
         done = terminated | timeout

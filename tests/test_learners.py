@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from isaac_rl import checkpoint
-from isaac_rl.build import make_trainer
 from isaac_rl.buffer import Batch, ReplayBuffer
+from isaac_rl.build import make_trainer
 from isaac_rl.ddpg import DDPG
 from isaac_rl.dqn import DQN
 from isaac_rl.networks import polyak_update

@@ -1,0 +1,25 @@
+"""isaac_rl: GPU-vectorised DQN/DDPG for cart-pole tasks (torch, Isaac Gym, gymnasium backends)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="isaac_rl",
+    version="0.1.0",
+    description="Massively parallel off-policy RL (DQN, DDPG) with tensor-resident envs and replay",
+    packages=find_packages(include=["isaac_rl", "isaac_rl.*", "tasks", "tasks.*"]),
+    package_data={"tasks": ["assets/*.urdf"]},
+    python_requires=">=3.8",
+    install_requires=[
+        "torch>=1.13",
+        "numpy",
+        "gymnasium>=1.1",     # CPU fallback backend and parity tests; >= 1.1 for same-step autoreset
+        "hydra-core>=1.2",    # IsaacGymEnvs-style CLI overrides
+        "pyyaml",
+        "tensorboard",        # TensorBoard event files (torch.utils.tensorboard)
+        "tqdm",               # progress bar on a terminal
+    ],
+    extras_require={
+        "wandb": ["wandb"],
+        "dev": ["pytest", "ruff", "vermin", "mypy", "isaacgym-stubs", "wandb"],
+    },
+)
