@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple
 
 import torch
 
@@ -123,9 +123,9 @@ class ReplayBuffer:
         state.update(ptr=self.ptr, size=self.size, capacity=self.capacity, gen=self.gen.get_state())
         return state
 
-    def load_state_dict(self, state: Dict[str, Any], strict_capacity: Optional[bool] = True) -> None:
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore from :meth:`state_dict` (same capacity)."""
-        if strict_capacity and state["capacity"] != self.capacity:
+        if state["capacity"] != self.capacity:
             raise ValueError(f"checkpoint buffer capacity {state['capacity']} != buffer_size {self.capacity}")
         for name in self._fields:
             getattr(self, name)[:state["size"]].copy_(state[name])

@@ -25,11 +25,8 @@ def adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
     On a 2-core CPU the fused step makes a small-MLP DQN update about 30% faster than the default for-loop kernel.
     """
     params = list(params)
-    try:
-        opt = torch.optim.Adam(params, lr=lr, fused=True)
-        if params and params[0].device.type == "cpu" and not hasattr(torch, "_fused_adam_"):  # pragma: no cover
-            raise RuntimeError
-        return opt
+    try:  # torch rejects fused=True at construction where it has no fused kernel for these params
+        return torch.optim.Adam(params, lr=lr, fused=True)
     except (TypeError, RuntimeError):
         return torch.optim.Adam(params, lr=lr, foreach=True)
 

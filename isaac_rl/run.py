@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from isaac_rl import checkpoint, distributed
-from isaac_rl.build import make_trainer, resolve_device
+from isaac_rl.build import make_agent, make_env, make_trainer, resolve_device
 from isaac_rl.config import ConfigError, resolve
 from isaac_rl.evaluate import evaluate
 from isaac_rl.logger import RunLogger
@@ -63,10 +63,14 @@ def _test(cfg: Dict[str, Any], device: str) -> int:
     """``test=True``: load ``checkpoint``, run one deterministic episode per eval env, print the statistics."""
     if not cfg["checkpoint"]:
         raise ConfigError("invalid config: test=True needs checkpoint=<path of a .pt file>")
-    trainer, env, eval_env = make_trainer(cfg, device, eval_env=True, verbose=False)
-    state = checkpoint.load(cfg["checkpoint"], device)
-    trainer.agent.learner.load_state_dict(state["trainer"]["agent"])
-    result = evaluate(eval_env or env, trainer.agent.policy, seed=cfg["seed"])
+    # Only the policy and an evaluation env are needed: no training env, no replay buffer. Isaac Gym allows one sim
+    # per process, which then serves num_envs episodes as during training.
+    n = cfg["num_envs"] if cfg["sim"] == "isaacgym" else cfg["train"]["eval_envs"]
+    env = make_env(cfg["task"], cfg["sim"], int(n), device, int(cfg["seed"]))
+    agent = make_agent(cfg["train"]["algo"], env)
+    agent.learner.load_state_dict(checkpoint.load(cfg["checkpoint"], device)["trainer"]["agent"])
+    result = evaluate(env, agent.policy, seed=cfg["seed"])
+    env.close()
     print(json.dumps(result))
     return 0
 

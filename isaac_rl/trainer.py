@@ -89,7 +89,6 @@ class OffPolicyTrainer:
         eval_env: Evaluation env; ``None`` evaluates on ``env`` (Isaac Gym allows one sim per process) and resets it.
         log: ``log(metrics, env_step)`` callback (rank 0), or ``None``.
         save: ``save(trainer)`` callback that writes a checkpoint, or ``None``.
-        grad_sync: Called by learners' ``update`` wrappers in multi-GPU runs (see :mod:`isaac_rl.distributed`).
         should_stop: Polled at log intervals (preemption signals); a true value saves and ends the run.
         is_main: Rank 0 (logs, evaluates, saves).
         agree: Multi-GPU: turns this rank's stop wish into the job's decision (any rank stops -> all stop), so every
