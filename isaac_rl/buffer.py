@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, NamedTuple
+from typing import Any, Dict, NamedTuple, Optional
 
 import torch
 
@@ -17,6 +17,8 @@ class Batch(NamedTuple):
         reward: float32 ``[B]``.
         next_obs: float32 ``[B, obs_dim]``; the true final observation where the episode ended.
         terminated: float32 ``[B]``; 1.0 where the episode terminated (no bootstrap), else 0.0 (truncation bootstraps).
+        horizon: float32 ``[B]``: steps ``m`` between ``obs`` and ``next_obs`` (n-step returns, see
+            :mod:`isaac_rl.nstep`), so the bootstrap discount is ``gamma^m``; ``None`` means 1 everywhere.
     """
 
     obs: torch.Tensor
@@ -24,6 +26,12 @@ class Batch(NamedTuple):
     reward: torch.Tensor
     next_obs: torch.Tensor
     terminated: torch.Tensor
+    horizon: Optional[torch.Tensor] = None
+
+    def discount(self, gamma: float) -> torch.Tensor:
+        """Bootstrap weight float32 ``[B]``: ``gamma^horizon * (1 - terminated)``."""
+        gamma_m = gamma if self.horizon is None else torch.pow(gamma, self.horizon)
+        return gamma_m * (1.0 - self.terminated)
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -77,28 +85,31 @@ class ReplayBuffer:
                        else torch.zeros((capacity, action_dim), **f32))
         self.reward = torch.zeros(capacity, **f32)
         self.terminated = torch.zeros(capacity, **f32)
+        self.horizon = torch.ones(capacity, **f32)
         self.ptr, self.size = 0, 0
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(int(seed))
-        self._fields = ("obs", "action", "reward", "next_obs", "terminated")
+        self._fields = ("obs", "action", "reward", "next_obs", "terminated", "horizon")
 
     @staticmethod
     def bytes_per_transition(obs_dim: int, action_dim: int) -> int:
-        """Bytes one stored transition takes: two float32 observations, the action, reward and terminated flag."""
-        return 4 * 2 * obs_dim + (8 if action_dim == 0 else 4 * action_dim) + 4 + 4
+        """Bytes one stored transition takes: two float32 observations, the action, reward, terminated and horizon."""
+        return 4 * 2 * obs_dim + (8 if action_dim == 0 else 4 * action_dim) + 4 + 4 + 4
 
     def __len__(self) -> int:
         return self.size
 
     def add(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
-            terminated: torch.Tensor) -> None:
-        """Store ``N`` transitions: obs/next_obs ``[N, obs_dim]``, action ``[N]`` or ``[N, act_dim]``, reward and
-        terminated ``[N]``; all on the buffer's device. No host sync."""
+            terminated: torch.Tensor, horizon: Optional[torch.Tensor] = None) -> None:
+        """Store ``N`` transitions: obs/next_obs ``[N, obs_dim]``, action ``[N]`` or ``[N, act_dim]``, reward,
+        terminated and horizon ``[N]`` (``None``: 1-step); all on the buffer's device. No host sync."""
         n = obs.shape[0]
         if n > self.capacity:
             raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}; "
                              "buffer_size must be >= num_envs")
-        values = (obs, action, reward, next_obs, terminated)
+        if horizon is None:
+            horizon = torch.ones_like(reward)
+        values = (obs, action, reward, next_obs, terminated, horizon)
         end = self.ptr + n
         if end <= self.capacity:  # contiguous slice: the common case, a plain copy
             for name, value in zip(self._fields, values):
@@ -115,7 +126,8 @@ class ReplayBuffer:
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         idx = torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.gen)
-        return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx])
+        return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx],
+                     self.horizon[idx])
 
     def state_dict(self) -> Dict[str, Any]:
         """Stored rows, pointers and sampler RNG; tensors only, so ``torch.load(weights_only=True)`` reads it."""
@@ -128,6 +140,7 @@ class ReplayBuffer:
         if state["capacity"] != self.capacity:
             raise ValueError(f"checkpoint buffer capacity {state['capacity']} != buffer_size {self.capacity}")
         for name in self._fields:
-            getattr(self, name)[:state["size"]].copy_(state[name])
+            if name in state:  # checkpoints before n-step returns have no horizon (all 1)
+                getattr(self, name)[:state["size"]].copy_(state[name])
         self.ptr, self.size = int(state["ptr"]), int(state["size"])
         self.gen.set_state(state["gen"].cpu())

@@ -13,6 +13,7 @@ from isaac_rl.contract import VecEnv
 from isaac_rl.ddpg import DDPG
 from isaac_rl.dqn import DQN
 from isaac_rl.noise import GaussianNoise, OUNoise
+from isaac_rl.nstep import NStepWindow
 from isaac_rl.trainer import OffPolicyTrainer, TrainerConfig
 from tasks import make_task
 
@@ -42,7 +43,8 @@ def make_agent(algo: Mapping[str, Any], env: VecEnv) -> Agent:
         dqn = DQN(env.obs_dim, efforts.num_actions, device, hidden=hidden, lr=algo["lr"], gamma=algo["gamma"],
                   tau=algo["tau"], target_update_interval=algo["target_update_interval"],
                   double_dqn=algo["double_dqn"], loss=algo["loss"], max_grad_norm=algo["max_grad_norm"],
-                  eps_start=algo["eps_start"], eps_end=algo["eps_end"], eps_decay_steps=algo["eps_decay_steps"])
+                  eps_start=algo["eps_start"], eps_end=algo["eps_end"], eps_decay_steps=algo["eps_decay_steps"],
+                  layer_norm=bool(algo.get("layer_norm", False)))
         return DiscreteAgent(dqn, efforts)
     act_dim = env.action_spec.dim
     ddpg = DDPG(env.obs_dim, act_dim, device, hidden=hidden, actor_lr=algo["actor_lr"],
@@ -66,6 +68,13 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
     loop: Dict[str, Any] = dict(cfg["train"]["loop"])
     buffer = ReplayBuffer(int(loop.pop("buffer_size")), env.obs_dim, agent.action_dim, env.device, seed=seed,
                           verbose=verbose)
+    n_step = int(cfg["train"]["algo"].get("n_step", 1))
+    nstep = None
+    if n_step > 1:
+        action_shape = () if agent.action_dim == 0 else (agent.action_dim,)
+        nstep = NStepWindow(n_step, float(cfg["train"]["algo"]["gamma"]), env.num_envs, env.obs_dim, action_shape,
+                            env.device)
     tcfg = TrainerConfig(seed=seed, **loop)
-    trainer = OffPolicyTrainer(env, agent, buffer, tcfg, eval_env=evaluation, is_main=rank == 0, **callbacks)
+    trainer = OffPolicyTrainer(env, agent, buffer, tcfg, eval_env=evaluation, is_main=rank == 0, nstep=nstep,
+                               **callbacks)
     return trainer, env, evaluation

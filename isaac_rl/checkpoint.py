@@ -21,6 +21,9 @@ def save_atomic(obj: Dict[str, Any], path: str) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600; checkpoints get the usual permissions
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -51,3 +54,14 @@ def latest(run_dir: str) -> Optional[str]:
     """The newest complete checkpoint under ``run_dir/nn`` (temporary files are ignored), or ``None``."""
     files = [f for f in glob.glob(os.path.join(run_dir, "nn", "*.pt")) if not os.path.basename(f).startswith(".tmp")]
     return max(files, key=os.path.getmtime) if files else None
+
+
+def remove_stale_temporaries(run_dir: str) -> int:
+    """Delete ``.tmp-*.pt`` files a killed save left in ``run_dir/nn`` (never a complete checkpoint); returns how many.
+
+    Call it only while no process is saving into ``run_dir`` (at the start of a run, before training).
+    """
+    stale = glob.glob(os.path.join(run_dir, "nn", ".tmp-*.pt"))
+    for path in stale:
+        os.unlink(path)
+    return len(stale)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.buffer import Batch
-from isaac_rl.networks import adam, mlp, polyak_update
+from isaac_rl.networks import mlp, polyak_update
+from isaac_rl.optim import Adam
 
 
 class Actor(nn.Module):
@@ -59,8 +60,8 @@ class DDPG:
         self.critic = Critic(obs_dim, act_dim, hidden, self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optimizer = adam(self.actor.parameters(), actor_lr)
-        self.critic_optimizer = adam(self.critic.parameters(), critic_lr)
+        self.actor_optimizer = Adam(self.actor.parameters(), actor_lr)
+        self.critic_optimizer = Adam(self.critic.parameters(), critic_lr)
         self.gamma, self.tau, self.policy_delay, self.max_grad_norm = gamma, tau, policy_delay, max_grad_norm
         self.num_updates = 0
         self._last_actor_loss = torch.zeros((), device=self.device)
@@ -77,11 +78,11 @@ class DDPG:
 
     @torch.no_grad()
     def td_target(self, batch: Batch) -> torch.Tensor:
-        """``y = r + gamma * (1 - terminated) * Q'(s', mu'(s'))``; truncated transitions bootstrap."""
+        """``y = r + gamma^m (1 - terminated) Q'(s', mu'(s'))`` (``m``: n-step horizon); truncations bootstrap."""
         next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
-        return batch.reward + self.gamma * (1.0 - batch.terminated) * next_q
+        return batch.reward + batch.discount(self.gamma) * next_q
 
-    def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module) -> None:
+    def _step(self, optimizer: Adam, loss: torch.Tensor, module: nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.max_grad_norm > 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, List
+from typing import Any, Iterable, List
 
 import torch
 import torch.distributed as dist
@@ -61,7 +61,7 @@ def average_gradients(params: Iterable[nn.Parameter], world_size: int) -> None:
         offset += g.numel()
 
 
-def install_gradient_averaging(optimizers: Iterable[torch.optim.Optimizer], world_size: int) -> None:
+def install_gradient_averaging(optimizers: Iterable[Any], world_size: int) -> None:
     """Make every ``optimizer.step()`` average gradients across ranks first."""
     for opt in optimizers:
         step = opt.step
@@ -82,7 +82,8 @@ def any_rank(wish: bool, device: str) -> bool:
 
 def parameter_checksum(modules: Iterable[nn.Module]) -> float:
     """Sum of all parameters, to show that ranks hold identical networks."""
-    return float(sum(p.double().sum() for m in modules for p in m.parameters()))
+    with torch.no_grad():
+        return float(sum(p.double().sum() for m in modules for p in m.parameters()))
 
 
 def teardown() -> None:

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from isaac_rl.buffer import Batch
-from isaac_rl.networks import adam, mlp, polyak_update
+from isaac_rl.networks import mlp, polyak_update
+from isaac_rl.optim import Adam
 
 
 class DQN:
@@ -28,16 +29,17 @@ class DQN:
         loss: ``"huber"`` (smooth L1) or ``"mse"``.
         max_grad_norm: Gradient clipping norm (0 disables).
         eps_start, eps_end, eps_decay_steps: Linear epsilon schedule over env steps.
+        layer_norm: LayerNorm in the Q-network's hidden layers.
     """
 
     def __init__(self, obs_dim: int, num_actions: int, device: torch.device, hidden: Sequence[int] = (64, 64),
                  lr: float = 1e-3, gamma: float = 0.99, tau: float = 1.0, target_update_interval: int = 100,
                  double_dqn: bool = True, loss: str = "huber", max_grad_norm: float = 0.0, eps_start: float = 1.0,
-                 eps_end: float = 0.05, eps_decay_steps: int = 10000) -> None:
+                 eps_end: float = 0.05, eps_decay_steps: int = 10000, layer_norm: bool = False) -> None:
         self.device, self.num_actions = torch.device(device), num_actions
-        self.q = mlp(obs_dim, hidden, num_actions, self.device)
+        self.q = mlp(obs_dim, hidden, num_actions, self.device, layer_norm=layer_norm)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optimizer = adam(self.q.parameters(), lr)
+        self.optimizer = Adam(self.q.parameters(), lr)
         self.gamma, self.tau, self.target_update_interval = gamma, tau, target_update_interval
         self.double_dqn, self.max_grad_norm = double_dqn, max_grad_norm
         self.loss_fn = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}[loss]
@@ -65,14 +67,15 @@ class DQN:
 
     @torch.no_grad()
     def td_target(self, batch: Batch) -> torch.Tensor:
-        """``y = r + gamma * (1 - terminated) * Q'(s', a')``, ``a' = argmax Q(s')`` (double) or ``argmax Q'(s')``."""
+        """``y = r + gamma^m (1 - terminated) Q'(s', a')``, ``a' = argmax Q(s')`` (double) or ``argmax Q'(s')``;
+        ``m`` is the batch's n-step horizon (1 for one-step transitions)."""
         next_q_all = self.q_target(batch.next_obs)
         if self.double_dqn:
             next_action = self.q(batch.next_obs).argmax(dim=-1, keepdim=True)
             next_q = next_q_all.gather(-1, next_action).squeeze(-1)
         else:
             next_q = next_q_all.max(dim=-1).values
-        return batch.reward + self.gamma * (1.0 - batch.terminated) * next_q
+        return batch.reward + batch.discount(self.gamma) * next_q
 
     def update(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """One gradient step on the TD loss; returns detached 0-d tensors (never host floats)."""

@@ -9,26 +9,18 @@ from torch import nn
 
 
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, device: torch.device,
-        activation: type = nn.ReLU) -> nn.Sequential:
-    """``in_dim -> hidden[0] -> ... -> out_dim`` with ``activation`` between layers, born on ``device``."""
-    layers = []
+        activation: type = nn.ReLU, layer_norm: bool = False) -> nn.Sequential:
+    """``in_dim -> hidden[0] -> ... -> out_dim`` with ``activation`` between layers, born on ``device``.
+
+    ``layer_norm`` puts a LayerNorm before each hidden activation (Ba et al., 2016), which keeps TD learning stable
+    at high learning rates (Gallici et al., 2024, "Simplifying Deep Temporal Difference Learning").
+    """
+    layers: list = []
     for width in hidden:
-        layers += [nn.Linear(in_dim, width), activation()]
+        layers += [nn.Linear(in_dim, width)] + ([nn.LayerNorm(width)] if layer_norm else []) + [activation()]
         in_dim = width
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers).to(device)
-
-
-def adam(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
-    """Adam with the fastest kernel this torch offers: fused (CPU since torch 2.4, CUDA since 2.0), else foreach.
-
-    On a 2-core CPU the fused step makes a small-MLP DQN update about 30% faster than the default for-loop kernel.
-    """
-    params = list(params)
-    try:  # torch rejects fused=True at construction where it has no fused kernel for these params
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (TypeError, RuntimeError):
-        return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 @torch.no_grad()

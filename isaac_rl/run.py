@@ -16,6 +16,7 @@ from isaac_rl.build import make_agent, make_env, make_trainer, resolve_device
 from isaac_rl.config import ConfigError, resolve
 from isaac_rl.evaluate import evaluate
 from isaac_rl.logger import RunLogger
+from isaac_rl.optim import Adam
 from isaac_rl.trainer import OffPolicyTrainer
 
 
@@ -35,8 +36,11 @@ class StopFlag:
 
 
 def run_dir_of(cfg: Dict[str, Any]) -> str:
-    """``<train_dir>/<experiment>``; the default experiment name is ``<train.name>_seed<seed>``."""
+    """``<train_dir>/<experiment>``; the default experiment name is ``<train.name>_seed<seed>``, or
+    ``<train.name>_sweep<sweep id>_<run id>`` inside a wandb sweep agent (so sweep runs never share a folder)."""
     name = cfg["experiment"] or f"{cfg['train']['name']}_seed{cfg['seed']}"
+    if not cfg["experiment"] and os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID"):
+        name = f"{cfg['train']['name']}_sweep{os.environ['WANDB_SWEEP_ID']}_{os.environ['WANDB_RUN_ID']}"
     return os.path.join(cfg["train_dir"], name)
 
 
@@ -47,7 +51,9 @@ def _init_wandb(cfg: Dict[str, Any], run_dir: str) -> Any:
     except ImportError as err:
         raise ImportError("wandb_activate=True needs `pip install wandb`") from err
     id_file = os.path.join(run_dir, "wandb_id.txt")
-    if os.path.exists(id_file):
+    if os.environ.get("WANDB_RUN_ID"):  # a sweep agent (or the user) chose the run id
+        run_id = os.environ["WANDB_RUN_ID"]
+    elif os.path.exists(id_file):
         with open(id_file) as f:
             run_id = f.read().strip()
     else:
@@ -97,6 +103,8 @@ def main(raw_cfg: Dict[str, Any]) -> int:
     logger: Optional[RunLogger] = None
     if dist_info.is_main:
         os.makedirs(run_dir, exist_ok=True)
+        if checkpoint.remove_stale_temporaries(run_dir):
+            print(f"[isaac_rl] removed partial checkpoint files of an interrupted save in {run_dir}/nn")
         with open(os.path.join(run_dir, "config.yaml"), "w") as f:
             yaml.safe_dump(cfg, f, sort_keys=False)
     last_path = os.path.join(run_dir, "nn", "last.pt")
@@ -112,7 +120,7 @@ def main(raw_cfg: Dict[str, Any]) -> int:
     nets = [m for m in vars(learner).values() if isinstance(m, torch.nn.Module)]
     if dist_info.world_size > 1:
         distributed.broadcast_modules(nets)
-        opts = [o for o in vars(learner).values() if isinstance(o, torch.optim.Optimizer)]
+        opts = [o for o in vars(learner).values() if isinstance(o, Adam)]
         distributed.install_gradient_averaging(opts, dist_info.world_size)
     if ckpt_path:
         trainer.load_state_dict(checkpoint.load(ckpt_path, device)["trainer"])

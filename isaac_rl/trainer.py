@@ -12,6 +12,7 @@ from isaac_rl.agents import Agent
 from isaac_rl.buffer import ReplayBuffer
 from isaac_rl.contract import VecEnv
 from isaac_rl.evaluate import evaluate
+from isaac_rl.nstep import NStepWindow
 
 
 @dataclass
@@ -93,16 +94,17 @@ class OffPolicyTrainer:
         is_main: Rank 0 (logs, evaluates, saves).
         agree: Multi-GPU: turns this rank's stop wish into the job's decision (any rank stops -> all stop), so every
             rank leaves the loop at the same iteration.
+        nstep: n-step return window (``None``: one-step transitions go straight to the buffer).
     """
 
     def __init__(self, env: VecEnv, agent: Agent, buffer: ReplayBuffer, cfg: TrainerConfig,
                  eval_env: Optional[VecEnv] = None, log: Optional[Callable[[Dict[str, float], int], None]] = None,
                  save: Optional[Callable[["OffPolicyTrainer"], None]] = None,
                  should_stop: Optional[Callable[[], bool]] = None, is_main: bool = True,
-                 agree: Optional[Callable[[bool], bool]] = None) -> None:
+                 agree: Optional[Callable[[bool], bool]] = None, nstep: Optional[NStepWindow] = None) -> None:
         self.env, self.agent, self.buffer, self.cfg = env, agent, buffer, cfg
         self.eval_env, self.log, self.save, self.should_stop = eval_env, log, save, should_stop
-        self.is_main = is_main
+        self.is_main, self.nstep = is_main, nstep
         self.agree = agree if agree is not None else (lambda wish: wish)
         self.iteration = 0
         self.solved_at: Optional[int] = None
@@ -124,14 +126,19 @@ class OffPolicyTrainer:
         else:
             action = agent.explore(self.obs, self.env_steps)
         out = self.env.step(agent.to_env(action))
-        self.buffer.add(self.obs, action, out.reward, out.final_obs, out.terminated)
         done = out.terminated | out.truncated
+        if self.nstep is None:
+            self.buffer.add(self.obs, action, out.reward, out.final_obs, out.terminated)
+        else:
+            ready = self.nstep.push(self.obs, action, out.reward, out.final_obs, out.terminated, done)
+            if ready is not None:
+                self.buffer.add(*ready)
         agent.on_done(done)
         self.stats.update(out.reward, done)
         self.obs = out.obs
         self.iteration += 1
         metrics: Dict[str, torch.Tensor] = {}
-        if self.env_steps >= self.cfg.learning_starts:
+        if self.env_steps >= self.cfg.learning_starts and len(self.buffer):
             for _ in range(self.cfg.updates_per_step):
                 metrics = agent.learner.update(self.buffer.sample(self.cfg.batch_size))
         return metrics
@@ -175,6 +182,10 @@ class OffPolicyTrainer:
                     solved = cfg.eval_target is not None and result["eval/mean_return"] >= cfg.eval_target
                 if self.agree(solved):
                     self.solved_at = self.env_steps
+                    if self.is_main:
+                        print(f"[isaac_rl] solved: eval mean return {result['eval/mean_return']:.1f} >= "
+                              f"{cfg.eval_target} at env step {self.env_steps:,} "
+                              f"({self.agent.learner.num_updates:,} gradient steps)", flush=True)
                     break
             if cfg.checkpoint_interval and it % cfg.checkpoint_interval == 0 and self.save is not None:
                 self.save(self)
@@ -195,6 +206,8 @@ class OffPolicyTrainer:
         noise = getattr(self.agent, "noise", None)
         if noise is not None and hasattr(noise, "state"):
             state["noise"] = noise.state.clone()
+        if self.nstep is not None:
+            state["nstep"] = self.nstep.state_dict()
         if hasattr(self.env, "state_dict"):
             state["env"] = self.env.state_dict()  # type: ignore[attr-defined]
         return state
@@ -212,5 +225,7 @@ class OffPolicyTrainer:
         noise = getattr(self.agent, "noise", None)
         if "noise" in state and noise is not None:
             noise.state.copy_(state["noise"])
+        if self.nstep is not None and "nstep" in state:
+            self.nstep.load_state_dict(state["nstep"])
         if "env" in state and hasattr(self.env, "load_state_dict"):
             self.env.load_state_dict(state["env"])  # type: ignore[attr-defined]

@@ -116,3 +116,60 @@ def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo):
         for name, tensor in a[net].items():
             assert torch.equal(tensor, b[net][name]), (net, name)
     assert torch.equal(straight.obs, resumed.obs) and straight.iteration == resumed.iteration == 60
+
+
+def test_nstep_window_matches_hand_computed_returns():
+    from isaac_rl.nstep import NStepWindow
+
+    w = NStepWindow(3, 0.5, num_envs=2, obs_dim=1, action_shape=(), device=torch.device("cpu"))
+    rewards = [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0]]
+    done = [[0, 0], [0, 1], [0, 0], [0, 0]]  # env 1 terminates at t=1 (its next episode starts at t=2)
+    outs = []
+    for t in range(4):
+        out = w.push(torch.full((2, 1), float(t)), torch.tensor([t, 10 + t]), torch.tensor(rewards[t]),
+                     torch.full((2, 1), 100.0 + t), torch.tensor(done[t], dtype=torch.bool),
+                     torch.tensor(done[t], dtype=torch.bool))
+        outs.append(out)
+    assert outs[0] is None and outs[1] is None
+    obs, action, ret, next_obs, term, horizon = outs[2]  # transitions starting at t=0
+    assert obs.flatten().tolist() == [0.0, 0.0] and action.tolist() == [0, 10]
+    assert ret.tolist() == [1 + 0.5 * 2 + 0.25 * 3, 1 + 0.5 * 2]  # env 1 stops at its episode end
+    assert horizon.tolist() == [3.0, 2.0] and term.tolist() == [0.0, 1.0]
+    assert next_obs.flatten().tolist() == [102.0, 101.0]
+    obs, action, ret, next_obs, term, horizon = outs[3]  # starting at t=1
+    assert action.tolist() == [1, 11] and ret.tolist() == [2 + 0.5 * 3 + 0.25 * 4, 2.0]
+    assert horizon.tolist() == [3.0, 1.0] and term.tolist() == [0.0, 1.0]
+    assert next_obs.flatten().tolist() == [103.0, 101.0]
+
+
+def test_nstep_td_target_discounts_by_gamma_to_the_horizon():
+    dqn = DQN(2, 2, "cpu", hidden=(4,), gamma=0.9, double_dqn=False)
+    batch = BATCH._replace(horizon=torch.tensor([3.0, 1.0, 2.0]))
+    next_q = dqn.q_target(batch.next_obs).max(-1).values
+    expected = batch.reward + torch.tensor([0.9 ** 3, 0.9, 0.0]) * next_q
+    assert torch.allclose(dqn.td_target(batch), expected)
+
+
+def test_adam_matches_torch_optim_adam():
+    from isaac_rl.optim import Adam
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3)) for _ in range(3)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    nets[2].load_state_dict(nets[0].state_dict())
+    ours, ours_foreach = Adam(nets[0].parameters(), 1e-2), Adam(nets[1].parameters(), 1e-2)
+    ours_foreach.fused = False
+    ref = torch.optim.Adam(nets[2].parameters(), 1e-2)
+    x = torch.randn(64, 4)
+    for _ in range(30):
+        for net, opt in zip(nets, (ours, ours_foreach, ref)):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    for net in nets[:2]:
+        for p, q in zip(net.parameters(), nets[2].parameters()):
+            assert torch.allclose(p, q, atol=1e-6)
+    state = ours.state_dict()
+    again = Adam(nets[0].parameters(), 1.0)
+    again.load_state_dict(state)
+    assert again.steps == 30 and again.param_groups[0]["lr"] == 1e-2

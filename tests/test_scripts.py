@@ -96,3 +96,34 @@ def test_torchrun_gloo_keeps_ranks_identical(tmp_path):
     assert [s["rank"] for s in summaries] == [0, 1]
     assert summaries[0]["gradient_steps"] == summaries[1]["gradient_steps"] > 0
     assert summaries[0]["param_checksum"] == summaries[1]["param_checksum"]
+
+
+def test_kill9_during_save_never_corrupts_the_last_checkpoint(tmp_path):
+    """SIGKILL a run that checkpoints every iteration (a large replay buffer makes saves dominate), several times;
+    every kill must leave a loadable last.pt, at least one kill must land mid-save (a partial temporary file is left),
+    and resume=auto must continue from last.pt and clear the partial files."""
+    last = tmp_path / "k9" / "nn" / "last.pt"
+    args = TRAIN + [f"train_dir={tmp_path}", "experiment=k9", "task=Cartpole", "sim_device=cpu", "num_envs=8192",
+                    "max_iterations=1000000", "train.loop.eval_interval=0", "train.loop.checkpoint_interval=1",
+                    "train.loop.log_interval=1", "train.loop.learning_starts=0", "train.loop.batch_size=32",
+                    "train.loop.buffer_size=2000000", "resume=auto"]
+    mid_save_kills, iterations = 0, []
+    for attempt in range(4):
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+        deadline = time.time() + 120
+        start_mtime = last.stat().st_mtime if last.exists() else 0.0
+        while (not last.exists() or last.stat().st_mtime == start_mtime or last.stat().st_size < 8 << 20) \
+                and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.05 + 0.07 * attempt)
+        proc.kill()
+        proc.wait(timeout=60)
+        partial = list(last.parent.glob(".tmp-*.pt"))
+        mid_save_kills += bool(partial)
+        state = torch.load(last, weights_only=True)  # never torn
+        iterations.append(state["trainer"]["iteration"])
+        assert state["trainer"]["buffer"]["size"] == min(8192 * iterations[-1], 2000000)
+    assert mid_save_kills >= 1, "no kill landed during a save; the test did not exercise the failure"
+    assert iterations == sorted(iterations) and iterations[-1] > iterations[0]  # each restart resumed and went on
+    assert iterations[-1] >= 4

@@ -1,0 +1,95 @@
+"""n-step returns for vectorised envs (Sutton, 1988; as in Rainbow, Hessel et al., 2018), on the device.
+
+Every env keeps its last ``n`` transitions in a ring. Once ``n`` are held, each env step emits the oldest one as an
+n-step transition ``(s_t, a_t, R, s', terminated, m)``::
+
+    m = min(n, steps until the episode ended)            R = sum_{k<m} gamma^k r_{t+k}
+    s' = s_{t+m} (the true final observation where the episode ended)
+    TD target  y = R + gamma^m (1 - terminated) Q'(s', .)
+
+so one TD backup propagates values ``m`` steps. A window never crosses an episode end: the envs' episodes keep
+running (same-step auto-reset) and each emitted transition stops at the first end in its window. The last ``n - 1``
+transitions of every episode are emitted later with their shortened horizon ``m``, so nothing is lost. With
+``n = 1`` this is the plain one-step transition. Everything is static-shape tensor work (no host sync).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import torch
+
+
+class NStepWindow:
+    """Rolling ``n``-step window of ``N`` envs.
+
+    Args:
+        n: Steps per return (>= 1).
+        gamma: Discount factor.
+        num_envs, obs_dim: ``N`` and the observation width.
+        action_shape: ``()`` for discrete (long actions) or ``(act_dim,)`` for continuous (float actions).
+        device: Where the window lives.
+    """
+
+    def __init__(self, n: int, gamma: float, num_envs: int, obs_dim: int, action_shape: Tuple[int, ...],
+                 device: torch.device) -> None:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n_step must be an integer >= 1, got {n!r}")
+        self.n, self.gamma, self.filled, self.pos = n, gamma, 0, 0
+        f32 = dict(dtype=torch.float32, device=device)
+        self.obs = torch.zeros((n, num_envs, obs_dim), **f32)
+        self.next_obs = torch.zeros((n, num_envs, obs_dim), **f32)
+        action_dtype = torch.long if action_shape == () else torch.float32
+        self.action = torch.zeros((n, num_envs) + tuple(action_shape), dtype=action_dtype, device=device)
+        self.reward = torch.zeros((n, num_envs), **f32)
+        self.terminated = torch.zeros((n, num_envs), **f32)
+        self.done = torch.zeros((n, num_envs), **f32)
+        self.discounts = gamma ** torch.arange(n, **f32).unsqueeze(-1)  # [n, 1]: gamma^k
+        # Slot of the k-th oldest entry for each write position (host-side table, no device reads).
+        self._order = [torch.tensor([(p + 1 + k) % n for k in range(n)], device=device) for p in range(n)]
+
+    def push(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
+             terminated: torch.Tensor, done: torch.Tensor
+             ) -> Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Add one env step (``[N, ...]`` tensors; ``next_obs`` is the true final obs where ``done``).
+
+        Returns ``None`` until ``n`` steps are held, then the oldest entry's n-step transition ``(obs, action, R,
+        next_obs, terminated, horizon)``: float ``[N, obs_dim]``, action, float ``[N]``, float ``[N, obs_dim]``,
+        float ``[N]`` (1.0 = terminated), float ``[N]`` (``m``).
+        """
+        p = self.pos
+        self.obs[p].copy_(obs)
+        self.action[p].copy_(action)
+        self.reward[p].copy_(reward)
+        self.next_obs[p].copy_(next_obs)
+        self.terminated[p].copy_(terminated)
+        self.done[p].copy_(done)
+        self.pos = (p + 1) % self.n
+        self.filled = min(self.filled + 1, self.n)
+        if self.filled < self.n:
+            return None
+        if self.n == 1:
+            return obs, action, reward, next_obs, terminated.float(), torch.ones_like(reward)
+        order = self._order[p]  # oldest first
+        done_k = self.done.index_select(0, order)  # [n, N]
+        # alive[k] = 1 while no episode end happened before step k of the window
+        alive = torch.cumprod(torch.cat((torch.ones_like(done_k[:1]), 1.0 - done_k[:-1])), dim=0)
+        ret = (self.discounts * alive * self.reward.index_select(0, order)).sum(0)
+        horizon = alive.sum(0)  # m in [1, n]
+        last = order[(horizon.long() - 1)]  # slot of step m-1 per env  [N]
+        envs = torch.arange(obs.shape[0], device=obs.device)
+        oldest = self.pos  # the slot written next holds the oldest entry
+        return (self.obs[oldest].clone(), self.action[oldest].clone(), ret, self.next_obs[last, envs],
+                self.terminated[last, envs], horizon)
+
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        """Window contents and position."""
+        return {"obs": self.obs.clone(), "next_obs": self.next_obs.clone(), "action": self.action.clone(),
+                "reward": self.reward.clone(), "terminated": self.terminated.clone(), "done": self.done.clone(),
+                "filled": torch.tensor(self.filled), "pos": torch.tensor(self.pos)}
+
+    def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
+        """Restore from :meth:`state_dict`."""
+        for name in ("obs", "next_obs", "action", "reward", "terminated", "done"):
+            getattr(self, name).copy_(state[name])
+        self.filled, self.pos = int(state["filled"]), int(state["pos"])

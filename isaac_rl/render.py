@@ -1,0 +1,119 @@
+"""Rollout pictures for the torch tasks: one frame per step drawn with Pillow (no display, no OpenGL), saved as a
+GIF; and a learning-curve PNG of a run's ``metrics.jsonl`` drawn with matplotlib (optional: ``pip install
+matplotlib``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Callable, List, Sequence
+
+import torch
+
+WIDTH, HEIGHT = 480, 320
+
+
+def _image() -> Any:
+    try:
+        from PIL import Image, ImageDraw
+    except ImportError as err:
+        raise ImportError("GIF rendering needs Pillow: `pip install pillow`") from err
+    img = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    return img, ImageDraw.Draw(img)
+
+
+def draw_cartpole(x: float, theta: float, x_limit: float, pole_length: float, theta_to_plus_x: bool) -> Any:
+    """One frame of a cart at ``x`` (m) with its pole at ``theta`` (rad from upright); returns a PIL image.
+
+    ``theta_to_plus_x``: whether a positive angle leans the pole towards ``+x`` (gymnasium) or ``-x`` (Isaac Gym).
+    """
+    img, draw = _image()
+    scale = WIDTH / (2.4 * x_limit)
+    ground = HEIGHT * 0.7
+    draw.line([(0, ground), (WIDTH, ground)], fill="black", width=1)
+    for limit in (-x_limit, x_limit):
+        px = WIDTH / 2 + limit * scale
+        draw.line([(px, ground - 10), (px, ground + 10)], fill="red", width=2)
+    cx = WIDTH / 2 + x * scale
+    draw.rectangle([cx - 25, ground - 15, cx + 25, ground + 15], fill=(60, 60, 60))
+    lean = math.sin(theta) if theta_to_plus_x else -math.sin(theta)
+    tip = (cx + lean * pole_length * scale, ground - math.cos(theta) * pole_length * scale)
+    draw.line([(cx, ground), tip], fill=(200, 130, 60), width=8)
+    draw.ellipse([cx - 4, ground - 4, cx + 4, ground + 4], fill=(80, 80, 200))
+    return img
+
+
+def draw_pendulum(theta: float) -> Any:
+    """One frame of a pendulum at ``theta`` (rad, 0 = upright, gymnasium's convention); returns a PIL image."""
+    img, draw = _image()
+    cx, cy, r = WIDTH / 2, HEIGHT / 2, HEIGHT * 0.4
+    tip = (cx + r * math.sin(theta), cy - r * math.cos(theta))
+    draw.line([(cx, cy), tip], fill=(200, 80, 80), width=10)
+    draw.ellipse([cx - 5, cy - 5, cx + 5, cy + 5], fill="black")
+    return img
+
+
+def frame_drawer(task_name: str, env: Any) -> Callable[[torch.Tensor], Any]:
+    """``state [S] -> PIL image`` for a torch task of ``task_name`` (Cartpole, CartPole-v1, Pendulum)."""
+    if task_name == "Pendulum":
+        return lambda s: draw_pendulum(float(s[0]))
+    if task_name == "Cartpole":
+        return lambda s: draw_cartpole(float(s[0]), float(s[2]), env.reset_dist, 2 * env.l, theta_to_plus_x=False)
+    if task_name == "CartPole-v1":
+        return lambda s: draw_cartpole(float(s[0]), float(s[2]), env.x_threshold, 2 * env.length,
+                                       theta_to_plus_x=True)
+    raise ValueError(f"no renderer for task {task_name!r}; allowed: Cartpole, CartPole-v1, Pendulum")
+
+
+@torch.no_grad()
+def record_gif(env: Any, task_name: str, policy: Callable[[torch.Tensor], torch.Tensor], path: str,
+               max_steps: int = 500, seed: int = 0, fps: int = 30) -> int:
+    """Roll ``policy`` in env 0 of a 1-env torch task until its episode ends (or ``max_steps``); write a GIF.
+
+    Returns the number of frames written.
+    """
+    if not hasattr(env, "state") or env.num_envs != 1:
+        raise ValueError("GIFs are drawn from a torch-backend task with num_envs=1 (sim=torch)")
+    draw = frame_drawer(task_name, env)
+    obs = env.reset(seed)
+    frames: List[Any] = [draw(env.state[:, 0].cpu())]
+    for _ in range(max_steps):
+        out = env.step(policy(obs))
+        ended = bool((out.terminated | out.truncated)[0])
+        frames.append(draw(env.state[:, 0].cpu()) if not ended else frames[-1])
+        obs = out.obs
+        if ended:
+            break
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
+    return len(frames)
+
+
+def plot_learning_curve(metrics_path: str, png_path: str,
+                        keys: Sequence[str] = ("charts/episodic_return", "eval/mean_return")) -> int:
+    """Plot ``keys`` of a ``metrics.jsonl`` against env steps into ``png_path``; returns the points drawn."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ImportError("learning-curve plots need matplotlib: `pip install matplotlib`") from err
+    with open(metrics_path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drawn = 0
+    for key in keys:
+        pts = [(r["step"], r[key]) for r in rows if key in r]
+        if pts:
+            ax.plot(*zip(*pts), label=key, marker="." if len(pts) < 50 else None)
+            drawn += len(pts)
+    if not drawn:
+        plt.close(fig)
+        raise ValueError(f"{metrics_path} holds none of {list(keys)}")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("return")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return drawn

@@ -1,0 +1,167 @@
+"""Time-to-solve: wall-clock seconds from process start to the first evaluation that meets the bar.
+
+Each run is a real ``scripts/train.py`` process (torch import, Hydra, env and buffer set-up all count), timed by
+this script from ``Popen`` to the moment the run prints ``[isaac_rl] solved``. Per case it prints the median over
+the seeds, the env steps and gradient steps used, the peak RSS of the process and the replay buffer's bytes per
+transition; ``--peer`` also runs the CleanRL-style single-env DQN of ``scripts/peers/`` on CartPole-v1 in the same
+run and prints our time / its time; ``--memory`` compares the peak RSS of a run 10x longer than another.
+
+    python scripts/bench_train.py                       # all cases, 5 seeds
+    python scripts/bench_train.py --cases CartPole-v1/DQN --peer
+    python scripts/bench_train.py --cases Pendulum/DDPG --memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# name -> (task, train config, bar)
+CASES: Dict[str, Tuple[str, str, float]] = {
+    "CartPole-v1/DQN": ("CartPole-v1", "CartPole-v1DQN", 475.0),
+    "Pendulum/DDPG": ("Pendulum", "PendulumDDPG", -200.0),
+    "Cartpole/DQN": ("Cartpole", "CartpoleDQN", 490.0),
+    "Cartpole/DDPG": ("Cartpole", "CartpoleDDPG", 490.0),
+}
+# Published on a 2-core CPU like ours (issue "Speed"): seconds to CartPole-v1 >= 475 / Pendulum >= -200.
+REFERENCE = {"CartPole-v1/DQN": {"PureJaxRL DQN": 14.5, "CleanRL PQN": 36.5, "CleanRL DQN": 82.0},
+             "Pendulum/DDPG": {"CleanRL DDPG": 39.5}}
+
+
+def timed_run(cmd: List[str], timeout: float) -> Dict[str, Any]:
+    """Run ``cmd``; return seconds to its ``solved`` line (None if never), its last JSON summary and peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    solved_s: Optional[float] = None
+    summary: Dict[str, Any] = {}
+    bytes_per_transition = None
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        now = time.perf_counter() - start
+        lines.append(line)
+        if solved_s is None and ("[isaac_rl] solved" in line or line.startswith("solved at")):
+            solved_s = now
+        if "summary {" in line:
+            summary = json.loads(line.split("summary ", 1)[1])
+        elif line.startswith("{"):
+            summary = json.loads(line)
+        match = re.search(r"transitions x (\d+) B", line)
+        if match:
+            bytes_per_transition = int(match.group(1))
+        if now > timeout:
+            proc.kill()
+            break
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0 and not summary:
+        sys.stderr.write("".join(lines[-20:]))
+        raise SystemExit(f"command failed: {' '.join(cmd)}")
+    return {"solved_s": solved_s, "summary": summary, "peak_rss_mib": usage.ru_maxrss / 1024,
+            "bytes_per_transition": bytes_per_transition}
+
+
+def train_cmd(task: str, train: str, bar: Optional[float], seed: int, out: str, device: str,
+              extra: List[str]) -> List[str]:
+    target = "null" if bar is None else str(bar)
+    return [sys.executable, os.path.join(ROOT, "scripts", "train.py"), f"task={task}", f"train={train}",
+            f"seed={seed}", f"sim_device={device}", f"train_dir={out}", f"experiment={train}_s{seed}_{time.time_ns()}",
+            f"train.loop.eval_target={target}"] + extra
+
+
+def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: List[str]) -> Dict[str, Any]:
+    task, train, bar = CASES[name]
+    runs = []
+    with tempfile.TemporaryDirectory() as out:
+        for seed in seeds:
+            r = timed_run(train_cmd(task, train, bar, seed, out, device, extra), timeout)
+            s = r["summary"]
+            print(f"  {name} seed {seed}: solved in {r['solved_s'] and round(r['solved_s'], 2)} s "
+                  f"(env steps {s.get('env_steps')}, gradient steps {s.get('gradient_steps')}, "
+                  f"peak RSS {r['peak_rss_mib']:.0f} MiB)", flush=True)
+            runs.append(r)
+    times = [r["solved_s"] if r["solved_s"] is not None else float("inf") for r in runs]
+    solved = [r for r in runs if r["solved_s"] is not None]
+    return {"case": name, "bar": bar, "seeds": len(runs), "solved": len(solved),
+            "median_s": statistics.median(times),
+            "median_env_steps": statistics.median([r["summary"]["env_steps"] for r in solved]) if solved else None,
+            "median_gradient_steps": statistics.median([r["summary"]["gradient_steps"] for r in solved])
+            if solved else None,
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "bytes_per_transition": runs[0]["bytes_per_transition"]}
+
+
+def bench_peer(seeds: List[int], timeout: float) -> Dict[str, Any]:
+    times = []
+    for seed in seeds:
+        r = timed_run([sys.executable, os.path.join(ROOT, "scripts", "peers", "cleanrl_style_dqn.py"),
+                       "--seed", str(seed)], timeout)
+        print(f"  peer CleanRL-style DQN seed {seed}: solved in {r['solved_s'] and round(r['solved_s'], 2)} s "
+              f"(env steps {r['summary'].get('env_steps')})", flush=True)
+        times.append(r["solved_s"] if r["solved_s"] is not None else float("inf"))
+    return {"median_s": statistics.median(times), "solved": sum(t != float("inf") for t in times), "seeds": len(seeds)}
+
+
+def bench_memory(name: str, iterations: int, device: str) -> None:
+    """Peak RSS of a run of ``iterations`` and of one 10x longer (no early stop): growth means a leak."""
+    task, train, _ = CASES[name]
+    with tempfile.TemporaryDirectory() as out:
+        rss = []
+        for its in (iterations, 10 * iterations):
+            r = timed_run(train_cmd(task, train, None, 0, out, device, [f"max_iterations={its}"]), 3600)
+            rss.append(r["peak_rss_mib"])
+            print(f"  {name}: {its} iterations -> peak RSS {r['peak_rss_mib']:.1f} MiB", flush=True)
+    print(f"memory {name}: peak RSS {rss[0]:.1f} MiB after {iterations} iterations, {rss[1]:.1f} MiB after "
+          f"{10 * iterations} (x{rss[1] / rss[0]:.3f})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {list(CASES)}")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 1..K per case; default 5")
+    p.add_argument("--device", default="cpu", help="sim_device of the runs; default cpu")
+    p.add_argument("--timeout", type=float, default=300.0, help="give up on a run after this many seconds")
+    p.add_argument("--peer", action="store_true", help="also run the CleanRL-style single-env DQN (CartPole-v1)")
+    p.add_argument("--peer-seeds", type=int, default=1, help="seeds of the peer; default 1 (it takes minutes)")
+    p.add_argument("--memory", action="store_true", help="compare peak RSS of a run and a 10x longer one")
+    p.add_argument("overrides", nargs="*", help="extra Hydra overrides passed to every run (e.g. num_envs=64)")
+    args = p.parse_args()
+    cases = [c for c in args.cases.split(",") if c]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        p.error(f"unknown cases {unknown}; allowed: {list(CASES)}")
+    seeds = list(range(1, args.seeds + 1))
+    import torch  # only for the machine description
+
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, device {args.device}"
+          + (f" ({torch.cuda.get_device_name(0)})" if args.device.startswith("cuda") else ""), flush=True)
+    results = [bench_case(c, seeds, args.device, args.timeout, args.overrides) for c in cases]
+    peer = bench_peer(list(range(1, args.peer_seeds + 1)), 1800) if args.peer else None
+    print("\n| case | bar | solved | median s (process start -> bar) | median env steps | median grad steps "
+          "| peak RSS MiB | buffer B/transition |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['case']} | {r['bar']} | {r['solved']}/{r['seeds']} | {r['median_s']:.2f} | "
+              f"{r['median_env_steps']} | {r['median_gradient_steps']} | {r['peak_rss_mib']:.0f} | "
+              f"{r['bytes_per_transition']} |")
+    for r in results:
+        for peer_name, peer_s in REFERENCE.get(r["case"], {}).items():
+            print(f"{r['case']}: ours / {peer_name} (published, {peer_s} s) = {r['median_s'] / peer_s:.3f}")
+        if peer is not None and r["case"] == "CartPole-v1/DQN":
+            print(f"{r['case']}: ours / CleanRL-style DQN measured in this run ({peer['median_s']:.1f} s, "
+                  f"{peer['solved']}/{peer['seeds']} solved) = {r['median_s'] / peer['median_s']:.3f}")
+    if args.memory:
+        for c in cases:
+            bench_memory(c, 300, args.device)
+
+
+if __name__ == "__main__":
+    main()
