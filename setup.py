@@ -20,6 +20,9 @@ setup(
     ],
     extras_require={
         "wandb": ["wandb"],
-        "dev": ["pytest", "ruff", "vermin", "mypy", "isaacgym-stubs", "wandb"],
+        "viz": ["pillow", "matplotlib"],          # play.py --gif (Pillow frames) and --curve (matplotlib PNG)
+        "export": ["onnx", "onnxscript"],          # play.py --onnx
+        "dev": ["pytest", "ruff", "vermin", "mypy", "isaacgym-stubs", "wandb", "pillow", "matplotlib", "onnx",
+                "onnxscript", "onnxruntime"],
     },
 )

@@ -127,3 +127,16 @@ def test_kill9_during_save_never_corrupts_the_last_checkpoint(tmp_path):
     assert mid_save_kills >= 1, "no kill landed during a save; the test did not exercise the failure"
     assert iterations == sorted(iterations) and iterations[-1] > iterations[0]  # each restart resumed and went on
     assert iterations[-1] >= 4
+
+
+def test_torchrun_two_gloo_ranks_reach_the_cartpole_bar(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           os.path.join(ROOT, "scripts", "train.py"), "task=CartPole-v1", "sim_device=cpu", "seed=1", "torch_threads=1",
+           f"train_dir={tmp_path}", "experiment=ddp_bar", "multi_gpu=True"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summaries = sorted(_summaries(proc.stdout), key=lambda s: s["rank"])
+    assert [s["rank"] for s in summaries] == [0, 1]
+    assert summaries[0]["solved_at"] is not None and summaries[0]["eval/mean_return"] >= 475.0, summaries[0]
+    assert summaries[0]["solved_at"] == summaries[1]["solved_at"]  # both ranks left the loop together
+    assert summaries[0]["param_checksum"] == summaries[1]["param_checksum"]
