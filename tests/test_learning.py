@@ -27,7 +27,7 @@ def shipped(task, train, seed, sim="torch", **loop):
 
 def train(cfg):
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    trainer, env, eval_env = make_trainer(cfg, "cpu", verbose=False)
+    trainer, _, _ = make_trainer(cfg, "cpu", verbose=False)
     summary = trainer.train()
     return trainer, summary
 
@@ -37,7 +37,7 @@ def test_dqn_torch_cartpole_v1_reaches_500_and_scores_475_in_real_gymnasium(seed
     trainer, summary = train(shipped("CartPole-v1", "CartPole-v1DQN", seed, eval_target=500.0))
     assert summary["eval/mean_return"] == 500.0, summary
     # The same greedy policy in real gymnasium CartPole-v1 (gymnasium's own physics, 20 fresh episodes).
-    gym_env = make_env(trainer_cfg_task("CartPole-v1"), "gymnasium", 20, "cpu", seed + 100)
+    gym_env = make_env(shipped("CartPole-v1", "CartPole-v1DQN", seed)["task"], "gymnasium", 20, "cpu", seed + 100)
     result = evaluate(gym_env, trainer.agent.policy, seed=seed + 100)
     gym_env.close()
     assert result["eval/mean_return"] >= 475.0, result
@@ -53,7 +53,3 @@ def test_ddpg_torch_pendulum_reaches_minus_200(seed):
     _, summary = train(shipped("Pendulum", "PendulumDDPG", seed))
     assert summary["eval/mean_return"] >= -200.0, summary
 
-
-def trainer_cfg_task(task):
-    with open(os.path.join(ROOT, "cfg", "task", f"{task}.yaml")) as f:
-        return yaml.safe_load(f)
