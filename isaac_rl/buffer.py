@@ -140,7 +140,6 @@ class ReplayBuffer:
         if state["capacity"] != self.capacity:
             raise ValueError(f"checkpoint buffer capacity {state['capacity']} != buffer_size {self.capacity}")
         for name in self._fields:
-            if name in state:  # checkpoints before n-step returns have no horizon (all 1)
-                getattr(self, name)[:state["size"]].copy_(state[name])
+            getattr(self, name)[:state["size"]].copy_(state[name])
         self.ptr, self.size = int(state["ptr"]), int(state["size"])
         self.gen.set_state(state["gen"].cpu())

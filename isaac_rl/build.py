@@ -55,6 +55,16 @@ def make_agent(algo: Mapping[str, Any], env: VecEnv) -> Agent:
     return ContinuousAgent(ddpg, noise)
 
 
+def make_trained_agent(cfg: Mapping[str, Any], agent_state: Mapping[str, Any], sim: str, num_envs: int, device: str,
+                       seed: int) -> Tuple[VecEnv, Agent]:
+    """An env of ``num_envs`` on ``sim`` and the config's agent loaded with a checkpoint's ``trainer.agent`` state
+    (evaluation, play, export: no training env, no replay buffer)."""
+    env = make_env(cfg["task"], sim, num_envs, device, seed)
+    agent = make_agent(cfg["train"]["algo"], env)
+    agent.learner.load_state_dict(agent_state)
+    return env, agent
+
+
 def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: bool = True, verbose: bool = True,
                  **callbacks: Any) -> Tuple[OffPolicyTrainer, VecEnv, Optional[VecEnv]]:
     """Everything for one run from the resolved config (``task``, ``train``, ``num_envs``, ``seed``, ``sim``)."""

@@ -36,8 +36,8 @@ def _has_fused_kernel(device: torch.device) -> bool:
 class Adam:
     """Adam for the float parameters ``params`` (all on one device); ``lr`` is read from ``param_groups[0]``.
 
-    The step counter lives on the host (an int, no device read) and, for the fused kernel, as a 0-d float tensor
-    per parameter on the device as that kernel requires (incremented before each call).
+    The step counter lives on the host (an int, no device read) and, for the fused kernel, as one 0-d float tensor
+    on the device, incremented before each call and passed once per parameter as that kernel's signature requires.
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: Tuple[float, float] = (0.9, 0.999),
@@ -54,7 +54,7 @@ class Adam:
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.steps = 0
         self.fused = _has_fused_kernel(device)
-        self._step_tensors = [torch.zeros((), device=device) for _ in self.params] if self.fused else []
+        self._step_tensor = torch.zeros((), device=device)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop (or zero) the gradients."""
@@ -77,10 +77,9 @@ class Adam:
         v = [self.exp_avg_sq[i] for i in idx]
         self.steps += 1
         if self.fused:
-            steps = [self._step_tensors[i] for i in idx]
-            torch._foreach_add_(steps, 1.0)  # the kernel reads the already-incremented step
-            torch._fused_adam_(params, grads, m, v, [], steps, lr=lr, beta1=self.beta1, beta2=self.beta2,
-                               weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
+            self._step_tensor.add_(1.0)  # the kernel reads the already-incremented step
+            torch._fused_adam_(params, grads, m, v, [], [self._step_tensor] * len(idx), lr=lr, beta1=self.beta1,
+                               beta2=self.beta2, weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
             return
         torch._foreach_mul_(m, self.beta1)
         torch._foreach_add_(m, grads, alpha=1.0 - self.beta1)
@@ -106,5 +105,4 @@ class Adam:
         self.param_groups[0]["lr"] = float(state["lr"])
         for dst, src in zip(self.exp_avg + self.exp_avg_sq, list(state["exp_avg"]) + list(state["exp_avg_sq"])):
             dst.copy_(src)
-        for t in self._step_tensors:
-            t.fill_(float(self.steps))
+        self._step_tensor.fill_(float(self.steps))

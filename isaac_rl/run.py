@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from isaac_rl import checkpoint, distributed
-from isaac_rl.build import make_agent, make_env, make_trainer, resolve_device
+from isaac_rl.build import make_trained_agent, make_trainer, resolve_device
 from isaac_rl.config import ConfigError, resolve
 from isaac_rl.evaluate import evaluate
 from isaac_rl.logger import RunLogger
@@ -72,9 +72,8 @@ def _test(cfg: Dict[str, Any], device: str) -> int:
     # Only the policy and an evaluation env are needed: no training env, no replay buffer. Isaac Gym allows one sim
     # per process, which then serves num_envs episodes as during training.
     n = cfg["num_envs"] if cfg["sim"] == "isaacgym" else cfg["train"]["eval_envs"]
-    env = make_env(cfg["task"], cfg["sim"], int(n), device, int(cfg["seed"]))
-    agent = make_agent(cfg["train"]["algo"], env)
-    agent.learner.load_state_dict(checkpoint.load(cfg["checkpoint"], device)["trainer"]["agent"])
+    agent_state = checkpoint.load(cfg["checkpoint"], device)["trainer"]["agent"]
+    env, agent = make_trained_agent(cfg, agent_state, cfg["sim"], int(n), device, int(cfg["seed"]))
     result = evaluate(env, agent.policy, seed=cfg["seed"])
     env.close()
     print(json.dumps(result))

@@ -50,7 +50,7 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
         import isaacgym  # noqa: F401  (must be imported before torch)
 
     from isaac_rl import checkpoint
-    from isaac_rl.build import make_agent, make_env
+    from isaac_rl.build import make_trained_agent
     from isaac_rl.evaluate import evaluate
     from isaac_rl.export import export_onnx, export_torchscript, policy_module
 
@@ -58,13 +58,7 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
     cfg = state["config"]
     sim = args.sim or cfg["sim"]
 
-    def build(num_envs: int):  # type: ignore[no-untyped-def]
-        env = make_env(cfg["task"], sim, num_envs, args.device, args.seed)
-        agent = make_agent(cfg["train"]["algo"], env)
-        agent.learner.load_state_dict(state["trainer"]["agent"])
-        return env, agent
-
-    env, agent = build(args.episodes)
+    env, agent = make_trained_agent(cfg, state["trainer"]["agent"], sim, args.episodes, args.device, args.seed)
     result = evaluate(env, agent.policy, seed=args.seed)
     result.update(episodes=args.episodes, sim=sim, task=cfg["task"]["name"])
     example = env.reset(args.seed)
@@ -81,7 +75,7 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
         from isaac_rl.render import record_gif
         if sim != "torch":
             raise SystemExit(f"--gif draws the torch backend's state; this run uses --sim {sim} (use --sim torch)")
-        gif_env, gif_agent = build(1)
+        gif_env, gif_agent = make_trained_agent(cfg, state["trainer"]["agent"], "torch", 1, args.device, args.seed)
         result["gif_frames"] = record_gif(gif_env, cfg["task"]["name"], gif_agent.policy, args.gif,
                                           max_steps=args.gif_steps, seed=args.seed)
         result["gif"] = args.gif

@@ -24,7 +24,7 @@ import torch
 
 from isaac_rl.actions import check_actions, check_num_envs
 from isaac_rl.contract import ActionSpec, StepOut
-from tasks.cartpole import isaac_cartpole_reward
+from tasks.cartpole import IsaacCartpole, isaac_cartpole_reward
 
 ASSET_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 
@@ -85,6 +85,9 @@ class IsaacGymCartpole:
         self.progress = torch.zeros(num_envs, dtype=torch.int32, device=self.device)
         self._gen = torch.Generator(device=self.device)
         self._gen.manual_seed(int(seed))
+        # IsaacGymEnvs' reset noise, shared with the torch preset; state order [x, x_dot, theta, theta_dot] -> [N, 4]
+        low = torch.tensor(IsaacCartpole._reset_low, device=self.device)
+        self._reset_min, self._reset_span = low, torch.tensor(IsaacCartpole._reset_high, device=self.device) - low
 
     def _create_sim(self, graphics_device_id: int, dt: float, substeps: int) -> Any:
         from isaacgym import gymapi
@@ -133,9 +136,11 @@ class IsaacGymCartpole:
             self.gym.set_actor_dof_properties(env, actor, props)
 
     def _fresh(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """IsaacGymEnvs reset noise for every env: positions U[-0.1, 0.1), velocities U[-0.25, 0.25), each [N, 2]."""
+        """Reset noise for every env (``IsaacCartpole``'s ranges): positions ``[x, theta]`` and velocities
+        ``[x_dot, theta_dot]``, each ``[N, 2]``."""
         u = torch.rand((self.num_envs, 4), generator=self._gen, device=self.device)
-        return 0.2 * (u[:, :2] - 0.5), 0.5 * (u[:, 2:] - 0.5)
+        state = torch.addcmul(self._reset_min, u, self._reset_span)  # [N, 4]: x, x_dot, theta, theta_dot
+        return state[:, 0::2], state[:, 1::2]
 
     def _obs(self) -> torch.Tensor:
         return torch.stack((self.dof_pos[:, 0], self.dof_vel[:, 0], self.dof_pos[:, 1], self.dof_vel[:, 1]), dim=-1)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from isaac_rl import checkpoint
-from isaac_rl.build import make_agent, make_env
+from isaac_rl.build import make_trained_agent
 from tests.conftest import ROOT
 
 TRAIN = [sys.executable, os.path.join(ROOT, "scripts", "train.py")]
@@ -36,9 +36,7 @@ def _play(args):
 
 def _policy(ckpt_path):
     state = checkpoint.load(str(ckpt_path), "cpu")
-    env = make_env(state["config"]["task"], "torch", 1, "cpu", 0)
-    agent = make_agent(state["config"]["train"]["algo"], env)
-    agent.learner.load_state_dict(state["trainer"]["agent"])
+    _, agent = make_trained_agent(state["config"], state["trainer"]["agent"], "torch", 1, "cpu", 0)
     return agent.policy
 
 
