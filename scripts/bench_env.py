@@ -1,12 +1,15 @@
 """Env-steps/s of the torch CartPole-v1 backend against gymnasium's native vector CartPole, in one run.
 
-    python scripts/bench_env.py [--device cpu|cuda] [--envs 256 4096 65536] [--steps 200]
+    python scripts/bench_env.py [--device cpu|cuda] [--envs 256 4096 65536] [--steps 200] [--rounds 5]
 
-Both step the same task (classic CartPole-v1) with random actions; the ratio printed is torch / gymnasium.
+Both step the same task (classic CartPole-v1) with random actions; the ratio printed is torch / gymnasium. The two
+are timed in alternating rounds and each figure is the median over rounds, so a noisy (shared, virtualised) machine
+slows both sides alike instead of whichever happened to run during a slow spell.
 """
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -19,32 +22,42 @@ import torch  # noqa: E402
 from tasks import make_task  # noqa: E402
 
 
-def steps_per_s_gymnasium(n: int, steps: int) -> float:
-    env = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point")
-    env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 2, (steps, n))
-    for a in actions[:10]:
-        env.step(a)
-    start = time.perf_counter()
-    for a in actions:
-        env.step(a)
-    return n * steps / (time.perf_counter() - start)
+class GymnasiumRunner:
+    """gymnasium's native vector CartPole-v1 (NumPy, one array op per physics step for all envs)."""
+
+    def __init__(self, n: int, steps: int) -> None:
+        self.env = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point")
+        self.env.reset(seed=0)
+        self.actions = np.random.default_rng(0).integers(0, 2, (steps, n))
+        self.n = n
+        self.run()  # warm-up
+
+    def run(self) -> float:
+        start = time.perf_counter()
+        for a in self.actions:
+            self.env.step(a)
+        return self.n * len(self.actions) / (time.perf_counter() - start)
 
 
-def steps_per_s_torch(task: str, n: int, steps: int, device: str) -> float:
-    env = make_task(task, num_envs=n, device=device)
-    env.reset(seed=0)
-    actions = torch.randint(0, 2, (steps, n, 1), device=device).float() * 2 - 1
-    for a in actions[:10]:
-        env.step(a)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for a in actions:
-        env.step(a)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return n * steps / (time.perf_counter() - start)
+class TorchRunner:
+    """One of our torch tasks stepped with random +-1 efforts."""
+
+    def __init__(self, task: str, n: int, steps: int, device: str) -> None:
+        self.env = make_task(task, num_envs=n, device=device)
+        self.env.reset(seed=0)
+        self.actions = torch.randint(0, 2, (steps, n, 1), device=device).float() * 2 - 1
+        self.n, self.cuda = n, device.startswith("cuda")
+        self.run()  # warm-up
+
+    def run(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for a in self.actions:
+            self.env.step(a)
+        if self.cuda:
+            torch.cuda.synchronize()
+        return self.n * len(self.actions) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -52,17 +65,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--envs", type=int, nargs="+", default=[256, 4096, 65536])
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds; medians are printed")
     args = parser.parse_args()
     print(f"device={args.device} torch={torch.__version__} gymnasium={gym.__version__} "
           f"threads={torch.get_num_threads()}")
     print(f"{'num_envs':>9} {'torch CartPole-v1':>18} {'gymnasium vector':>17} {'ratio':>6} "
           f"{'torch Cartpole(Isaac)':>22}")
     for n in args.envs:
-        ours = steps_per_s_torch("CartPole-v1", n, args.steps, args.device)
-        peer = steps_per_s_gymnasium(n, args.steps)
-        isaac = steps_per_s_torch("Cartpole", n, args.steps, args.device)
+        runners = [TorchRunner("CartPole-v1", n, args.steps, args.device), GymnasiumRunner(n, args.steps),
+                   TorchRunner("Cartpole", n, args.steps, args.device)]
+        rates = [[r.run() for r in runners] for _ in range(args.rounds)]  # alternate: [round][runner]
+        ours, peer, isaac = (statistics.median(col) for col in zip(*rates))
         print(f"{n:>9} {ours:>18.3e} {peer:>17.3e} {ours / peer:>6.2f} {isaac:>22.3e}")
-
 
 if __name__ == "__main__":
     main()

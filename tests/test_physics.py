@@ -35,6 +35,30 @@ def test_cartpole_v1_matches_gymnasium_step_by_step():
     assert compared > 40
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-6)])
+def test_cartpole_v1_fast_path_matches_gymnasium_one_step(dtype, tol):
+    """The folded-constant physics (``exact=False``, the float32 default) from gymnasium's own states: every next state
+    equals gymnasium's to rounding (float32: a few ulp), and termination agrees."""
+    n = 64
+    env = make_task("CartPole-v1", num_envs=n, dtype=dtype, exact=False)
+    assert not env.exact
+    ref = gym.make("CartPole-v1").unwrapped
+    ref.reset(seed=0)
+    rng = np.random.default_rng(2)
+    # States over the whole non-terminal box and beyond it, so termination is checked on both sides of the limits.
+    states = rng.uniform([-2.6, -3, -0.25, -3.5], [2.6, 3, 0.25, 3.5], (n, 4))
+    for _ in range(5):
+        actions = rng.integers(0, 2, n)
+        env.set_state(torch.tensor(states, dtype=dtype))
+        out = env.step(torch.tensor((2 * actions - 1)[:, None], dtype=dtype))
+        for i in range(n):
+            ref.state, ref.steps_beyond_terminated = states[i].copy(), None
+            _, _, term, _, _ = ref.step(int(actions[i]))
+            np.testing.assert_allclose(out.final_obs[i].double().numpy(), ref.state, rtol=tol, atol=tol)
+            assert bool(out.terminated[i]) == term
+        states = rng.uniform([-2.6, -3, -0.25, -3.5], [2.6, 3, 0.25, 3.5], (n, 4))
+
+
 def test_pendulum_matches_gymnasium_step_by_step():
     n = 3
     env = make_task("Pendulum", num_envs=n, dtype=torch.float64)
