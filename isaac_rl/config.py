@@ -71,6 +71,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
           f"at least num_envs ({cfg['num_envs']}) transitions")
     _need(loop["eval_target"] is None or _num(loop["eval_target"]), "train.loop.eval_target", loop["eval_target"],
           "null or a number")
+    _need(isinstance(loop.get("eval_early_out", True), bool), "train.loop.eval_early_out", loop.get("eval_early_out"),
+          "True or False")
 
 
 def _validate_algo(algo: Mapping[str, Any]) -> None:

@@ -12,6 +12,9 @@ Auto-reset happens inside ``step``: the returned ``obs`` of an env whose episode
 of its next episode, and ``final_obs`` holds the observation the ended episode really finished in (for the other envs it
 equals ``obs``). An off-policy learner stores ``final_obs`` as ``next_obs``; ``terminated`` stops bootstrapping,
 ``truncated`` (time limit) does not.
+
+Optional: ``reward_max``, an upper bound of the per-step reward (1.0 for the cart-poles, 0.0 for Pendulum), lets an
+evaluation stop as soon as its target mean return is out of reach (:func:`isaac_rl.evaluate.evaluate`).
 """
 
 from __future__ import annotations

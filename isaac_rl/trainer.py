@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional
@@ -27,6 +28,8 @@ class TrainerConfig:
         log_interval: Iterations between metric reads (the only host syncs of the loop).
         eval_interval: Iterations between evaluations (0: never).
         eval_target: Stop once an evaluation's mean return reaches this (``None``: never stop early).
+        eval_early_out: Cut an evaluation short once ``eval_target`` is out of reach (see
+            :func:`isaac_rl.evaluate.evaluate`; needs the env's ``reward_max``).
         checkpoint_interval: Iterations between checkpoints (0: only at the end).
         seed: Seed of the first env reset.
     """
@@ -38,6 +41,7 @@ class TrainerConfig:
     log_interval: int = 50
     eval_interval: int = 100
     eval_target: Optional[float] = None
+    eval_early_out: bool = True
     checkpoint_interval: int = 0
     seed: int = 0
 
@@ -146,7 +150,8 @@ class OffPolicyTrainer:
     def run_eval(self) -> Dict[str, float]:
         """Evaluate the deterministic policy; with no separate eval env, evaluate on the training env and reset it."""
         env = self.eval_env if self.eval_env is not None else self.env
-        result = evaluate(env, self.agent.policy, seed=self.cfg.seed + 10_000 + self.iteration)
+        result = evaluate(env, self.agent.policy, seed=self.cfg.seed + 10_000 + self.iteration,
+                          target=self.cfg.eval_target if self.cfg.eval_early_out else None)
         if self.eval_env is None:
             self.obs = self.env.reset()
         self.last_eval = result
@@ -179,7 +184,8 @@ class OffPolicyTrainer:
                     result["eval/wall_s"] = time.perf_counter() - start
                     if self.log is not None:
                         self.log(result, self.env_steps)
-                    solved = cfg.eval_target is not None and result["eval/mean_return"] >= cfg.eval_target
+                    mean = result.get("eval/mean_return", -math.inf)  # absent when cut short (out of reach)
+                    solved = cfg.eval_target is not None and mean >= cfg.eval_target
                 if self.agree(solved):
                     self.solved_at = self.env_steps
                     if self.is_main:

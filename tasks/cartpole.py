@@ -59,6 +59,7 @@ class IsaacCartpole(TorchTask):
     state_dim = 4
     obs_dim = 4
     obs_clip = 5.0
+    reward_max = 1.0  # per step, for early-out evaluation
     _reset_low = (-0.1, -0.25, -0.1, -0.25)
     _reset_high = (0.1, 0.25, 0.1, 0.25)
 
@@ -134,6 +135,7 @@ class ClassicCartPole(TorchTask):
 
     state_dim = 4
     obs_dim = 4
+    reward_max = 1.0
     _reset_low = (-0.05,) * 4
     _reset_high = (0.05,) * 4
     gravity, masscart, masspole, length, force_mag, tau = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02

@@ -49,6 +49,7 @@ class GymnasiumTask:
         if self._env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
             raise RuntimeError("gymnasium did not honour AutoresetMode.SAME_STEP; gymnasium >= 1.1 is required")
         self._discrete = name == "CartPole-v1"
+        self.reward_max = 1.0 if self._discrete else 0.0  # per step, for early-out evaluation
         self.obs_dim = int(np.prod(self._env.single_observation_space.shape))
         self.max_episode_steps = int(self._env.envs[0].spec.max_episode_steps)  # type: ignore[union-attr]
         self.device = torch.device(device)

@@ -60,6 +60,7 @@ class IsaacGymCartpole:
     """
 
     obs_dim = 4
+    reward_max = 1.0  # per step, for early-out evaluation
     obs_clip = 5.0
 
     def __init__(self, num_envs: int, device: str = "cuda:0", seed: int = 0, max_episode_steps: int = 500,

@@ -24,6 +24,7 @@ class Pendulum(TorchTask):
 
     state_dim = 2
     obs_dim = 3
+    reward_max = 0.0
     _reset_low = (-math.pi, -1.0)
     _reset_high = (math.pi, 1.0)
     max_speed, max_torque, dt, g, m, l = 8.0, 2.0, 0.05, 10.0, 1.0, 1.0

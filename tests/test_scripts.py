@@ -116,7 +116,11 @@ def test_kill9_during_save_never_corrupts_the_last_checkpoint(tmp_path):
                 and time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        time.sleep(0.05 + 0.07 * attempt)
+        if attempt % 2 == 0:  # aim: kill as soon as the next save has opened its temporary file
+            while not list(last.parent.glob(".tmp-*.pt")) and time.time() < deadline and proc.poll() is None:
+                time.sleep(0.002)
+        else:  # anywhere in the save/train cycle
+            time.sleep(0.05 + 0.07 * attempt)
         proc.kill()
         proc.wait(timeout=60)
         partial = list(last.parent.glob(".tmp-*.pt"))

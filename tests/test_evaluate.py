@@ -1,0 +1,64 @@
+"""Deterministic evaluation and its early out once the target mean return is out of reach."""
+
+import torch
+
+from isaac_rl.evaluate import evaluate
+from tasks import make_task
+
+
+def push_right(obs: torch.Tensor) -> torch.Tensor:
+    return torch.ones(obs.shape[0], 1)
+
+
+def test_full_evaluation_reports_every_episode():
+    env = make_task("CartPole-v1", num_envs=8, seed=0)
+    result = evaluate(env, push_right, seed=3)
+    assert result["eval/complete"] == 1.0
+    # Always pushing right topples the pole within ~8-11 steps from the +-0.05 start box.
+    assert 7.0 <= result["eval/min_return"] <= result["eval/mean_return"] <= 12.0
+    assert result["eval/mean_length"] == result["eval/mean_return"]  # reward 1 per step
+
+
+def half_balanced(obs: torch.Tensor) -> torch.Tensor:
+    """Envs 0-3 always push right (fall in ~10 steps); envs 4-7 push towards the pole's lean (balance for long)."""
+    lean = obs[:, 2] + 0.5 * obs[:, 3]
+    action = torch.where(lean > 0, 1.0, -1.0)
+    action[:4] = 1.0
+    return action.unsqueeze(-1)
+
+
+def test_early_out_stops_at_first_check_with_the_optimistic_bound():
+    env = make_task("CartPole-v1", num_envs=8, seed=0)
+    full = evaluate(env, half_balanced, seed=3)
+    assert full["eval/complete"] == 1.0 and full["eval/min_return"] <= 12.0 and full["eval/mean_return"] > 200.0
+    cut = evaluate(env, half_balanced, seed=3, check_every=25, target=475.0)
+    assert cut["eval/complete"] == 0.0 and "eval/mean_return" not in cut
+    # At the first check (step 25) envs 0-3 have ended with their short returns r_i; envs 4-7 are alive and could at
+    # best reach 500, so the bound is (sum r_i + 4 * 500) / 8.
+    short = evaluate(make_task("CartPole-v1", num_envs=8, seed=0), half_balanced, seed=3, check_every=1, target=1e9)
+    assert short["eval/steps"] == 1.0  # target 1e9 is out of reach at once
+    assert cut["eval/steps"] == 25.0
+    pushed = make_task("CartPole-v1", num_envs=8, seed=0)
+    returns = torch.zeros(8)
+    alive = torch.ones(8, dtype=torch.bool)
+    obs = pushed.reset(3)
+    for _ in range(25):
+        out = pushed.step(half_balanced(obs))
+        returns += alive.float()
+        alive &= ~(out.terminated | out.truncated)
+        obs = out.obs
+    assert alive[4:].all() and not alive[:4].any()
+    expected = (returns[:4].sum().item() + 4 * 500.0) / 8
+    assert abs(cut["eval/return_bound"] - expected) < 1e-4 and expected < 475.0
+    # A reachable target is never cut short.
+    assert evaluate(env, half_balanced, seed=3, check_every=25, target=10.0) == full
+
+
+def test_early_out_needs_reward_max_and_keeps_reachable_targets():
+    env = make_task("CartPole-v1", num_envs=8, seed=0)
+    reachable = evaluate(env, push_right, seed=3, check_every=5, target=5.0)
+    assert reachable["eval/complete"] == 1.0
+    pendulum = make_task("Pendulum", num_envs=4, seed=0)
+    idle = evaluate(pendulum, lambda obs: torch.zeros(obs.shape[0], 1), seed=1, check_every=25, target=-1.0)
+    # Pendulum's reward is <= 0 (reward_max 0): hanging still from random starts costs more than 1 within 25 steps.
+    assert idle["eval/complete"] == 0.0 and idle["eval/steps"] == 25.0 and idle["eval/return_bound"] < -1.0
