@@ -26,7 +26,7 @@ def shipped(task, train, seed, sim="torch", **loop):
 
 
 def train(cfg):
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)  # as scripts/train.py with the shipped torch_threads=1
     trainer, _, _ = make_trainer(cfg, "cpu", verbose=False)
     summary = trainer.train()
     return trainer, summary
@@ -53,3 +53,15 @@ def test_ddpg_torch_pendulum_reaches_minus_200(seed):
     _, summary = train(shipped("Pendulum", "PendulumDDPG", seed))
     assert summary["eval/mean_return"] >= -200.0, summary
 
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_ddpg_torch_isaac_cartpole_reaches_490(seed):
+    _, summary = train(shipped("Cartpole", "CartpoleDDPG", seed))
+    assert summary["eval/mean_return"] >= 490.0, summary
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_dqn_torch_isaac_cartpole_reaches_490(seed):
+    _, summary = train(shipped("Cartpole", "CartpoleDQN", seed))
+    assert summary["eval/mean_return"] >= 490.0, summary
