@@ -1,0 +1,31 @@
+"""CUDA-only checks of the hot loop (skipped without a GPU): no host synchronisation between env step and update."""
+
+import pytest
+import torch
+
+from isaac_rl.build import make_trainer
+from tests.test_learning import shipped
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize("task, train", [("Cartpole", "CartpoleDQN"), ("Cartpole", "CartpoleDDPG"),
+                                         ("CartPole-v1", "CartPole-v1DQN"), ("Pendulum", "PendulumDDPG")])
+def test_train_step_never_synchronises_with_the_host(task, train):
+    """act + env step + replay add + updates under ``torch.cuda.set_sync_debug_mode("error")``: any ``.item()``,
+    ``nonzero``, device-to-host copy or Python branch on a CUDA tensor raises."""
+    cfg = shipped(task, train, 1, learning_starts=0)
+    cfg["num_envs"] = 4096
+    trainer, _, _ = make_trainer(cfg, "cuda", verbose=False)
+    for _ in range(5):  # warm-up: lazy CUDA/cuBLAS initialisation may synchronise once; n-step windows fill
+        trainer.train_step()
+    assert len(trainer.buffer) > 0 and trainer.agent.learner.num_updates > 0
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(20):
+            trainer.train_step()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    torch.cuda.synchronize()
+    assert trainer.agent.learner.num_updates >= 20
