@@ -76,19 +76,25 @@ class IsaacCartpole(TorchTask):
         self.reset_dist = reset_dist
         self.M, self.m, self.l, self.I, self.g = cart_mass, pole_mass, pole_com, pole_inertia, gravity
         super().__init__(num_envs, device, seed, dtype, max_episode_steps, debug_checks)
+        ml = self.m * self.l
+        j = self.I + ml * self.l  # pole inertia about the hinge
+        # 0-d tensors of exactly the values the Python-scalar expressions would use (see TorchTask.const): the RK4
+        # step has ~50 constant multiplications, each ~4 us cheaper this way on a CPU.
+        self._k = {name: self.const(v) for name, v in dict(
+            ml=ml, j=j, mlg=ml * self.g, total=self.M + self.m, total_j=(self.M + self.m) * j,
+            max_effort=max_effort, h6=self.h / 6, two=2.0).items()}
 
     def accelerations(self, th: torch.Tensor, th_dot: torch.Tensor, force: torch.Tensor
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Euler-Lagrange accelerations ``(x_dd, th_dd)``, each ``[N]``, from ``theta``, ``theta_dot`` and force."""
-        m, ml = self.m, self.m * self.l
+        k = self._k
         s, c = torch.sin(th), torch.cos(th)
-        j = self.I + ml * self.l  # pole inertia about the hinge
-        rhs_x = force - ml * s * th_dot * th_dot  # F - m l sin(th) th_dot^2
-        rhs_th = (ml * self.g) * s  # m g l sin(th)
-        ml_c = ml * c
-        det = (self.M + m) * j - ml_c * ml_c
-        x_dd = (j * rhs_x + ml_c * rhs_th) / det
-        th_dd = ((self.M + m) * rhs_th + ml_c * rhs_x) / det
+        rhs_x = force - k["ml"] * s * th_dot * th_dot  # F - m l sin(th) th_dot^2
+        rhs_th = k["mlg"] * s  # m g l sin(th)
+        ml_c = k["ml"] * c
+        det = k["total_j"] - ml_c * ml_c  # (M + m) J - (m l cos(th))^2, J = I + m l^2 about the hinge
+        x_dd = (k["j"] * rhs_x + ml_c * rhs_th) / det
+        th_dd = (k["total"] * rhs_th + ml_c * rhs_x) / det
         return x_dd, th_dd
 
     def _derivative(self, state: torch.Tensor, force: torch.Tensor) -> torch.Tensor:
@@ -97,14 +103,14 @@ class IsaacCartpole(TorchTask):
         return torch.stack((x_dot, x_dd, th_dot, th_dd))
 
     def _physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
-        force = effort * self.max_effort
-        h = self.h
+        force = effort * self._k["max_effort"]
+        h, h6, two = self.h, self._k["h6"], self._k["two"]
         for _ in range(self.substeps):  # one RK4 step per PhysX substep
             k1 = self._derivative(state, force)
             k2 = self._derivative(torch.add(state, k1, alpha=h / 2), force)
             k3 = self._derivative(torch.add(state, k2, alpha=h / 2), force)
             k4 = self._derivative(torch.add(state, k3, alpha=h), force)
-            state = state + (h / 6) * (k1 + 2 * (k2 + k3) + k4)
+            state = state + h6 * (k1 + two * (k2 + k3) + k4)
         return state
 
     def energy(self, state: torch.Tensor) -> torch.Tensor:
