@@ -58,7 +58,7 @@ class TorchTask:
         # 0-d tensors for the per-step constants: a Python scalar costs ~4 us of conversion per eager CPU op, more than
         # the op itself at a few thousand envs.
         int32 = dict(dtype=torch.int32, device=self.device)
-        self._one_i, self._zero_i = torch.ones((), **int32), torch.zeros((), **int32)
+        self._one_i = torch.ones((), **int32)
         self._limit = torch.tensor(max_episode_steps, **int32)
         self._lo, self._hi = self.const(-1.0), self.const(1.0)
         if self.obs_clip is not None:
@@ -153,7 +153,7 @@ class TorchTask:
             else:
                 obs = final_obs
             self.state = next_state
-        self.progress.masked_fill_(done, self._zero_i)
+        self.progress.masked_fill_(done, 0)  # a Scalar overload: no wrapping cost, and no .item() of a CUDA value
         return StepOut(obs, reward, terminated, timeout > terminated, final_obs)  # bool a > b: a & ~b
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
