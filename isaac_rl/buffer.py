@@ -55,6 +55,12 @@ class ReplayBuffer:
     ``N`` per ``add``, so neither ``add`` nor ``sample`` reads the device. Once full, each ``add`` overwrites the
     oldest ``N`` transitions.
 
+    ``capturable=True`` (the ``compile=True`` training path) keeps ``ptr`` and ``size`` as 0-d long tensors on the
+    device instead, so a traced or CUDA-graph-captured ``add``/``sample`` stays valid as they advance: ``add`` scatters
+    with ``index_copy_`` and ``sample`` draws ``randint(0, 2**62) % size`` (uniform up to a bias below
+    ``size / 2**62``) from torch's default generator (the one generator CUDA graph replays advance; it is saved with
+    the trainer's RNG state). Reading ``ptr``/``size``/``len()`` is then a host sync, done only at checkpoints.
+
     Args:
         capacity: Transitions kept (>= the ``N`` of each ``add``).
         obs_dim: Observation width.
@@ -65,7 +71,7 @@ class ReplayBuffer:
     """
 
     def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device, seed: int = 0,
-                 max_fraction: float = 0.9, verbose: bool = True) -> None:
+                 max_fraction: float = 0.9, verbose: bool = True, capturable: bool = False) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"buffer capacity must be a positive integer of transitions, got {capacity!r}")
         self.capacity, self.device = capacity, torch.device(device)
@@ -86,7 +92,11 @@ class ReplayBuffer:
         self.reward = torch.zeros(capacity, **f32)
         self.terminated = torch.zeros(capacity, **f32)
         self.horizon = torch.ones(capacity, **f32)
-        self.ptr, self.size = 0, 0
+        self.capturable = capturable
+        self._ptr, self._size = 0, 0
+        long0 = dict(dtype=torch.long, device=self.device)
+        self._ptr_t, self._size_t = torch.zeros((), **long0), torch.zeros((), **long0)
+        self._capacity_t = torch.tensor(capacity, **long0)
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(int(seed))
         self._fields = ("obs", "action", "reward", "next_obs", "terminated", "horizon")
@@ -95,6 +105,16 @@ class ReplayBuffer:
     def bytes_per_transition(obs_dim: int, action_dim: int) -> int:
         """Bytes one stored transition takes: two float32 observations, the action, reward, terminated and horizon."""
         return 4 * 2 * obs_dim + (8 if action_dim == 0 else 4 * action_dim) + 4 + 4 + 4
+
+    @property
+    def ptr(self) -> int:
+        """Next write position (host sync with ``capturable``)."""
+        return int(self._ptr_t.item()) if self.capturable else self._ptr
+
+    @property
+    def size(self) -> int:
+        """Transitions held (host sync with ``capturable``)."""
+        return int(self._size_t.item()) if self.capturable else self._size
 
     def __len__(self) -> int:
         return self.size
@@ -110,29 +130,40 @@ class ReplayBuffer:
         if horizon is None:
             horizon = torch.ones_like(reward)
         values = (obs, action, reward, next_obs, terminated, horizon)
-        end = self.ptr + n
+        if self.capturable:
+            idx = (self._ptr_t + torch.arange(n, device=self.device)) % self._capacity_t
+            for name, value in zip(self._fields, values):
+                getattr(self, name).index_copy_(0, idx, value.to(getattr(self, name).dtype))
+            self._ptr_t.copy_((self._ptr_t + n) % self._capacity_t)
+            self._size_t.copy_(torch.clamp(self._size_t + n, max=self.capacity))
+            return
+        end = self._ptr + n
         if end <= self.capacity:  # contiguous slice: the common case, a plain copy
             for name, value in zip(self._fields, values):
-                getattr(self, name)[self.ptr:end].copy_(value)
+                getattr(self, name)[self._ptr:end].copy_(value)
         else:
-            idx = torch.arange(self.ptr, end, device=self.device) % self.capacity
+            idx = torch.arange(self._ptr, end, device=self.device) % self.capacity
             for name, value in zip(self._fields, values):
                 getattr(self, name)[idx] = value.to(getattr(self, name).dtype)
-        self.ptr = end % self.capacity
-        self.size = min(self.size + n, self.capacity)
+        self._ptr = end % self.capacity
+        self._size = min(self._size + n, self.capacity)
 
     def sample(self, batch_size: int) -> Batch:
         """``batch_size`` transitions drawn uniformly with replacement; indices are drawn on the device."""
-        if self.size == 0:
-            raise RuntimeError("cannot sample from an empty replay buffer")
-        idx = torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.gen)
+        if self.capturable:  # no emptiness check: it would read the device (the trainer adds before it samples)
+            idx = torch.randint(0, 1 << 62, (batch_size,), device=self.device) % self._size_t
+        else:
+            if self._size == 0:
+                raise RuntimeError("cannot sample from an empty replay buffer")
+            idx = torch.randint(0, self._size, (batch_size,), device=self.device, generator=self.gen)
         return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx],
                      self.horizon[idx])
 
     def state_dict(self) -> Dict[str, Any]:
         """Stored rows, pointers and sampler RNG; tensors only, so ``torch.load(weights_only=True)`` reads it."""
-        state: Dict[str, Any] = {name: getattr(self, name)[:self.size].clone() for name in self._fields}
-        state.update(ptr=self.ptr, size=self.size, capacity=self.capacity, gen=self.gen.get_state())
+        size = self.size
+        state: Dict[str, Any] = {name: getattr(self, name)[:size].clone() for name in self._fields}
+        state.update(ptr=self.ptr, size=size, capacity=self.capacity, gen=self.gen.get_state())
         return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
@@ -141,5 +172,7 @@ class ReplayBuffer:
             raise ValueError(f"checkpoint buffer capacity {state['capacity']} != buffer_size {self.capacity}")
         for name in self._fields:
             getattr(self, name)[:state["size"]].copy_(state[name])
-        self.ptr, self.size = int(state["ptr"]), int(state["size"])
+        self._ptr, self._size = int(state["ptr"]), int(state["size"])
+        self._ptr_t.fill_(self._ptr)
+        self._size_t.fill_(self._size)
         self.gen.set_state(state["gen"].cpu())

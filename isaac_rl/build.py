@@ -33,8 +33,9 @@ def make_env(task: Mapping[str, Any], sim: str, num_envs: int, device: str, seed
     return make_task(task["name"], sim=sim, num_envs=num_envs, device=device, seed=seed, **kwargs)
 
 
-def make_agent(algo: Mapping[str, Any], env: VecEnv) -> Agent:
-    """DQN + discrete efforts, or DDPG + exploration noise, from the ``train.algo`` section."""
+def make_agent(algo: Mapping[str, Any], env: VecEnv, capturable: bool = False) -> Agent:
+    """DQN + discrete efforts, or DDPG + exploration noise, from the ``train.algo`` section (``capturable``: the
+    learners' ``compile=True`` form)."""
     name, device = algo["name"], env.device
     hidden = tuple(algo["hidden"])
     if name == "DQN":
@@ -44,12 +45,12 @@ def make_agent(algo: Mapping[str, Any], env: VecEnv) -> Agent:
                   tau=algo["tau"], target_update_interval=algo["target_update_interval"],
                   double_dqn=algo["double_dqn"], loss=algo["loss"], max_grad_norm=algo["max_grad_norm"],
                   eps_start=algo["eps_start"], eps_end=algo["eps_end"], eps_decay_steps=algo["eps_decay_steps"],
-                  layer_norm=bool(algo.get("layer_norm", False)))
+                  layer_norm=bool(algo.get("layer_norm", False)), capturable=capturable)
         return DiscreteAgent(dqn, efforts)
     act_dim = env.action_spec.dim
     ddpg = DDPG(env.obs_dim, act_dim, device, hidden=hidden, actor_lr=algo["actor_lr"],
                 critic_lr=algo["critic_lr"], gamma=algo["gamma"], tau=algo["tau"],
-                policy_delay=algo["policy_delay"], max_grad_norm=algo["max_grad_norm"])
+                policy_delay=algo["policy_delay"], max_grad_norm=algo["max_grad_norm"], capturable=capturable)
     noise = (OUNoise(env.num_envs, act_dim, algo["noise_sigma"], device, theta=algo["ou_theta"])
              if algo["noise"] == "ou" else GaussianNoise(env.num_envs, act_dim, algo["noise_sigma"], device))
     return ContinuousAgent(ddpg, noise)
@@ -67,24 +68,29 @@ def make_trained_agent(cfg: Mapping[str, Any], agent_state: Mapping[str, Any], s
 
 def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: bool = True, verbose: bool = True,
                  **callbacks: Any) -> Tuple[OffPolicyTrainer, VecEnv, Optional[VecEnv]]:
-    """Everything for one run from the resolved config (``task``, ``train``, ``num_envs``, ``seed``, ``sim``)."""
+    """Everything for one run from the resolved config (``task``, ``train``, ``num_envs``, ``seed``, ``sim``,
+    ``compile``). ``compile=True`` builds the env, learner and buffer in their capturable form (see
+    :mod:`isaac_rl.capture`)."""
     seed = int(cfg["seed"]) + rank
+    compiled = bool(cfg.get("compile", False))
     torch.manual_seed(seed)
     env = make_env(cfg["task"], cfg["sim"], int(cfg["num_envs"]), device, seed)
+    if compiled:
+        env.make_capturable()  # type: ignore[attr-defined]  # torch tasks only (checked by the config)
     evaluation = None
     if eval_env and cfg["sim"] != "isaacgym":  # Isaac Gym allows one sim per process
         evaluation = make_env(cfg["task"], cfg["sim"], int(cfg["train"]["eval_envs"]), device, seed + 1)
-    agent = make_agent(cfg["train"]["algo"], env)
+    agent = make_agent(cfg["train"]["algo"], env, capturable=compiled)
     loop: Dict[str, Any] = dict(cfg["train"]["loop"])
     buffer = ReplayBuffer(int(loop.pop("buffer_size")), env.obs_dim, agent.action_dim, env.device, seed=seed,
-                          verbose=verbose)
+                          verbose=verbose, capturable=compiled)
     n_step = int(cfg["train"]["algo"].get("n_step", 1))
     nstep = None
     if n_step > 1:
         action_shape = () if agent.action_dim == 0 else (agent.action_dim,)
         nstep = NStepWindow(n_step, float(cfg["train"]["algo"]["gamma"]), env.num_envs, env.obs_dim, action_shape,
                             env.device)
-    tcfg = TrainerConfig(seed=seed, **loop)
+    tcfg = TrainerConfig(seed=seed, compile=compiled, **loop)
     trainer = OffPolicyTrainer(env, agent, buffer, tcfg, eval_env=evaluation, is_main=rank == 0, nstep=nstep,
                                **callbacks)
     return trainer, env, evaluation

@@ -58,6 +58,15 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _need(cfg["resume"] in ("", "auto"), "resume", cfg["resume"], "'' or auto")
     _need(_int(cfg["torch_threads"]) and cfg["torch_threads"] >= 0, "torch_threads", cfg["torch_threads"],
           "an integer >= 0")
+    compiled = cfg.get("compile", False)
+    _need(isinstance(compiled, bool), "compile", compiled, "True or False")
+    if compiled:
+        _need(sim == "torch", "sim", sim, "torch with compile=True (only the torch tasks are traceable)")
+        _need(not cfg["multi_gpu"], "multi_gpu", cfg["multi_gpu"],
+              "False with compile=True (compile is single-process)")
+        if cfg["train"]["algo"]["name"] == "DDPG":
+            _need(cfg["train"]["algo"]["policy_delay"] == 1, "train.algo.policy_delay",
+                  cfg["train"]["algo"]["policy_delay"], "1 with compile=True (a delayed actor step is a host decision)")
     train = cfg["train"]
     _need(_int(train["eval_envs"]) and train["eval_envs"] >= 1, "train.eval_envs", train["eval_envs"],
           "an integer >= 1")

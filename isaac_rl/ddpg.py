@@ -50,21 +50,33 @@ class DDPG:
         tau: Polyak factor of both target updates.
         policy_delay: Critic steps per actor (and target) step; 1 is plain DDPG.
         max_grad_norm: Gradient clipping norm (0 disables).
+        capturable: Device-side update counter and capturable Adam, so one traced or CUDA-graph-captured ``update``
+            is valid for all updates (``compile=True``); needs ``policy_delay == 1`` (a delayed actor step is a host
+            decision per update).
     """
 
     def __init__(self, obs_dim: int, act_dim: int, device: torch.device, hidden: Sequence[int] = (64, 64),
                  actor_lr: float = 1e-3, critic_lr: float = 1e-3, gamma: float = 0.99, tau: float = 0.005,
-                 policy_delay: int = 1, max_grad_norm: float = 0.0) -> None:
+                 policy_delay: int = 1, max_grad_norm: float = 0.0, capturable: bool = False) -> None:
+        if capturable and policy_delay != 1:
+            raise ValueError(f"compile=True (capturable DDPG) needs policy_delay=1, got policy_delay={policy_delay}")
         self.device, self.act_dim = torch.device(device), act_dim
         self.actor = Actor(obs_dim, act_dim, hidden, self.device)
         self.critic = Critic(obs_dim, act_dim, hidden, self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_optimizer = Adam(self.actor.parameters(), actor_lr)
-        self.critic_optimizer = Adam(self.critic.parameters(), critic_lr)
+        self.actor_optimizer = Adam(self.actor.parameters(), actor_lr, capturable=capturable)
+        self.critic_optimizer = Adam(self.critic.parameters(), critic_lr, capturable=capturable)
         self.gamma, self.tau, self.policy_delay, self.max_grad_norm = gamma, tau, policy_delay, max_grad_norm
-        self.num_updates = 0
+        self.capturable = capturable
+        self._num_updates = 0
+        self._updates_t = torch.zeros((), dtype=torch.long, device=self.device)
         self._last_actor_loss = torch.zeros((), device=self.device)
+
+    @property
+    def num_updates(self) -> int:
+        """Critic steps taken (with ``capturable``, a read of the device counter)."""
+        return int(self._updates_t.item()) if self.capturable else self._num_updates
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -95,8 +107,11 @@ class DDPG:
         q_sa = self.critic(batch.obs, batch.action)
         critic_loss = F.mse_loss(q_sa, td_target)
         self._step(self.critic_optimizer, critic_loss, self.critic)
-        self.num_updates += 1
-        if self.num_updates % self.policy_delay == 0:
+        if self.capturable:
+            self._updates_t += 1
+        else:
+            self._num_updates += 1
+        if self.capturable or self._num_updates % self.policy_delay == 0:
             actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean()
             self._step(self.actor_optimizer, actor_loss, self.actor)
             self._last_actor_loss = actor_loss.detach()
@@ -120,4 +135,5 @@ class DDPG:
         """Restore from :meth:`state_dict`."""
         for name in ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer"):
             getattr(self, name).load_state_dict(state[name])
-        self.num_updates = int(state["num_updates"])
+        self._num_updates = int(state["num_updates"])
+        self._updates_t.fill_(self._num_updates)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
 from isaac_rl.buffer import Batch
-from isaac_rl.networks import mlp, polyak_update
+from isaac_rl.networks import blend_update, mlp, polyak_update
 from isaac_rl.optim import Adam
 
 
@@ -30,32 +30,49 @@ class DQN:
         max_grad_norm: Gradient clipping norm (0 disables).
         eps_start, eps_end, eps_decay_steps: Linear epsilon schedule over env steps.
         layer_norm: LayerNorm in the Q-network's hidden layers.
+        capturable: Keep the update counter on the device and blend the target every update with weight ``tau`` on
+            due updates and 0 otherwise (``lerp`` with weight 0 or 1 is exact), so one traced or CUDA-graph-captured
+            ``update`` is valid for all updates (``compile=True``); the host ``if`` of the default path would be
+            frozen into the graph.
     """
 
     def __init__(self, obs_dim: int, num_actions: int, device: torch.device, hidden: Sequence[int] = (64, 64),
                  lr: float = 1e-3, gamma: float = 0.99, tau: float = 1.0, target_update_interval: int = 100,
                  double_dqn: bool = True, loss: str = "huber", max_grad_norm: float = 0.0, eps_start: float = 1.0,
-                 eps_end: float = 0.05, eps_decay_steps: int = 10000, layer_norm: bool = False) -> None:
+                 eps_end: float = 0.05, eps_decay_steps: int = 10000, layer_norm: bool = False,
+                 capturable: bool = False) -> None:
         self.device, self.num_actions = torch.device(device), num_actions
         self.q = mlp(obs_dim, hidden, num_actions, self.device, layer_norm=layer_norm)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optimizer = Adam(self.q.parameters(), lr)
+        self.optimizer = Adam(self.q.parameters(), lr, capturable=capturable)
         self.gamma, self.tau, self.target_update_interval = gamma, tau, target_update_interval
         self.double_dqn, self.max_grad_norm = double_dqn, max_grad_norm
         self.loss_fn = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}[loss]
         self.eps_start, self.eps_end, self.eps_decay_steps = eps_start, eps_end, eps_decay_steps
-        self.num_updates = 0
+        self.capturable = capturable
+        self._num_updates = 0
+        self._updates_t = torch.zeros((), dtype=torch.long, device=self.device)
 
-    def epsilon(self, env_step: int) -> float:
-        """Linearly annealed exploration rate at ``env_step`` (a host int, so no device read)."""
-        frac = min(1.0, env_step / max(1, self.eps_decay_steps))
+    @property
+    def num_updates(self) -> int:
+        """Gradient steps taken (with ``capturable``, a read of the device counter)."""
+        return int(self._updates_t.item()) if self.capturable else self._num_updates
+
+    def epsilon(self, env_step: Union[int, torch.Tensor]) -> Union[float, torch.Tensor]:
+        """Linearly annealed exploration rate at ``env_step``: a host int (no device read) gives a float, a 0-d
+        device tensor (``compile=True``) gives a 0-d tensor."""
+        if isinstance(env_step, torch.Tensor):
+            frac = torch.clamp(env_step / max(1, self.eps_decay_steps), max=1.0)
+        else:
+            frac = min(1.0, env_step / max(1, self.eps_decay_steps))
         return self.eps_start + frac * (self.eps_end - self.eps_start)
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, epsilon: float = 0.0) -> torch.Tensor:
-        """Epsilon-greedy indices long ``[N]`` for float ``[N, obs_dim]``; each env explores independently."""
+    def act(self, obs: torch.Tensor, epsilon: Union[float, torch.Tensor] = 0.0) -> torch.Tensor:
+        """Epsilon-greedy indices long ``[N]`` for float ``[N, obs_dim]``; each env explores independently.
+        ``epsilon``: host float or 0-d device tensor."""
         greedy = self.q(obs).argmax(dim=-1)
-        if epsilon <= 0.0:
+        if not isinstance(epsilon, torch.Tensor) and epsilon <= 0.0:
             return greedy
         n = obs.shape[0]
         random = torch.randint(0, self.num_actions, (n,), device=obs.device)
@@ -87,9 +104,14 @@ class DQN:
         if self.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.q.parameters(), self.max_grad_norm)
         self.optimizer.step()
-        self.num_updates += 1
-        if self.num_updates % self.target_update_interval == 0:
-            polyak_update(self.q_target.parameters(), self.q.parameters(), self.tau)
+        if self.capturable:
+            self._updates_t += 1
+            due = (self._updates_t % self.target_update_interval == 0).float()
+            blend_update(self.q_target.parameters(), self.q.parameters(), self.tau * due)
+        else:
+            self._num_updates += 1
+            if self._num_updates % self.target_update_interval == 0:
+                polyak_update(self.q_target.parameters(), self.q.parameters(), self.tau)
         return {"losses/td_loss": td_loss.detach(), "losses/q_values": q_sa.detach().mean()}
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
@@ -106,4 +128,5 @@ class DQN:
         self.q.load_state_dict(state["q"])
         self.q_target.load_state_dict(state["q_target"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.num_updates = int(state["num_updates"])
+        self._num_updates = int(state["num_updates"])
+        self._updates_t.fill_(self._num_updates)

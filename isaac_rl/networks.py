@@ -36,3 +36,13 @@ def polyak_update(target: Iterable[torch.Tensor], online: Iterable[torch.Tensor]
         return
     torch._foreach_mul_(target, 1.0 - tau)
     torch._foreach_add_(target, online, alpha=tau)
+
+
+@torch.no_grad()
+def blend_update(target: Iterable[torch.Tensor], online: Iterable[torch.Tensor], weight: torch.Tensor) -> None:
+    """``target <- target + weight * (online - target)`` with a 0-d device ``weight`` (``torch.lerp``): the
+    capturable form of :func:`polyak_update`, for a blend decided on the device. ``lerp`` returns ``target`` exactly
+    for weight 0 and ``online`` exactly for weight 1 (its weight >= 0.5 branch computes ``online - (1 - w) * diff``).
+    """
+    for t, o in zip(target, online):
+        t.lerp_(o, weight)

@@ -10,7 +10,8 @@ n-step transition ``(s_t, a_t, R, s', terminated, m)``::
 so one TD backup propagates values ``m`` steps. A window never crosses an episode end: the envs' episodes keep
 running (same-step auto-reset) and each emitted transition stops at the first end in its window. The last ``n - 1``
 transitions of every episode are emitted later with their shortened horizon ``m``, so nothing is lost. With
-``n = 1`` this is the plain one-step transition. Everything is static-shape tensor work (no host sync).
+``n = 1`` this is the plain one-step transition. Everything is static-shape tensor work (no host sync), and the ring
+position is a device tensor, so one traced or CUDA-graph-captured ``push`` serves every position.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class NStepWindow:
                  device: torch.device) -> None:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n_step must be an integer >= 1, got {n!r}")
-        self.n, self.gamma, self.filled, self.pos = n, gamma, 0, 0
+        self.n, self.gamma, self.filled = n, gamma, 0
+        self.pos = torch.zeros(1, dtype=torch.long, device=device)  # slot written next (= the oldest once full)
         f32 = dict(dtype=torch.float32, device=device)
         self.obs = torch.zeros((n, num_envs, obs_dim), **f32)
         self.next_obs = torch.zeros((n, num_envs, obs_dim), **f32)
@@ -45,8 +47,7 @@ class NStepWindow:
         self.terminated = torch.zeros((n, num_envs), **f32)
         self.done = torch.zeros((n, num_envs), **f32)
         self.discounts = gamma ** torch.arange(n, **f32).unsqueeze(-1)  # [n, 1]: gamma^k
-        # Slot of the k-th oldest entry for each write position (host-side table, no device reads).
-        self._order = [torch.tensor([(p + 1 + k) % n for k in range(n)], device=device) for p in range(n)]
+        self._ages = torch.arange(1, n + 1, device=device)  # slot of the k-th oldest entry = (pos + 1 + k) % n
 
     def push(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
              terminated: torch.Tensor, done: torch.Tensor
@@ -58,19 +59,17 @@ class NStepWindow:
         float ``[N]`` (1.0 = terminated), float ``[N]`` (``m``).
         """
         p = self.pos
-        self.obs[p].copy_(obs)
-        self.action[p].copy_(action)
-        self.reward[p].copy_(reward)
-        self.next_obs[p].copy_(next_obs)
-        self.terminated[p].copy_(terminated)
-        self.done[p].copy_(done)
-        self.pos = (p + 1) % self.n
+        for name, value in (("obs", obs), ("action", action), ("reward", reward), ("next_obs", next_obs),
+                            ("terminated", terminated), ("done", done)):
+            slots = getattr(self, name)
+            slots.index_copy_(0, p, value.unsqueeze(0).to(slots.dtype))
+        order = (p + self._ages) % self.n  # oldest first (the slot just written is the newest)
+        self.pos.copy_(order[:1])
         self.filled = min(self.filled + 1, self.n)
         if self.filled < self.n:
             return None
         if self.n == 1:
             return obs, action, reward, next_obs, terminated.float(), torch.ones_like(reward)
-        order = self._order[p]  # oldest first
         done_k = self.done.index_select(0, order)  # [n, N]
         # alive[k] = 1 while no episode end happened before step k of the window
         alive = torch.cumprod(torch.cat((torch.ones_like(done_k[:1]), 1.0 - done_k[:-1])), dim=0)
@@ -78,18 +77,19 @@ class NStepWindow:
         horizon = alive.sum(0)  # m in [1, n]
         last = order[(horizon.long() - 1)]  # slot of step m-1 per env  [N]
         envs = torch.arange(obs.shape[0], device=obs.device)
-        oldest = self.pos  # the slot written next holds the oldest entry
-        return (self.obs[oldest].clone(), self.action[oldest].clone(), ret, self.next_obs[last, envs],
-                self.terminated[last, envs], horizon)
+        oldest = order[:1]  # [1], not a 0-d index: indexing with a 0-d CUDA tensor reads it on the host
+        return (self.obs.index_select(0, oldest)[0], self.action.index_select(0, oldest)[0], ret,
+                self.next_obs[last, envs], self.terminated[last, envs], horizon)
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
         """Window contents and position."""
         return {"obs": self.obs.clone(), "next_obs": self.next_obs.clone(), "action": self.action.clone(),
                 "reward": self.reward.clone(), "terminated": self.terminated.clone(), "done": self.done.clone(),
-                "filled": torch.tensor(self.filled), "pos": torch.tensor(self.pos)}
+                "filled": torch.tensor(self.filled), "pos": self.pos[0].clone()}
 
     def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
         """Restore from :meth:`state_dict`."""
         for name in ("obs", "next_obs", "action", "reward", "terminated", "done"):
             getattr(self, name).copy_(state[name])
-        self.filled, self.pos = int(state["filled"]), int(state["pos"])
+        self.filled = int(state["filled"])
+        self.pos.fill_(int(state["pos"]))

@@ -10,6 +10,10 @@ since torch 2.0, CPU since 2.4) and with the multi-tensor ``torch._foreach_*`` k
 
 It exposes what the rest of the package uses of an optimizer: ``param_groups``, ``zero_grad``, ``step``,
 ``state_dict`` and ``load_state_dict``.
+
+``capturable=True`` (the ``compile=True`` training path) keeps the step count only on the device and computes the
+bias corrections from it with tensor ops, so one traced or CUDA-graph-captured ``step`` is valid for every later
+step (the host-float corrections of the multi-tensor path would be frozen into the graph).
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ class Adam:
 
     The step counter lives on the host (an int, no device read) and, for the fused kernel, as one 0-d float tensor
     on the device, incremented before each call and passed once per parameter as that kernel's signature requires.
+    With ``capturable`` the device tensor is the only counter (``steps`` is then read from it, a host sync).
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
+                 eps: float = 1e-8, capturable: bool = False) -> None:
         self.params: List[torch.nn.Parameter] = list(params)
         if not self.params:
             raise ValueError("Adam got an empty parameter list")
@@ -52,8 +57,9 @@ class Adam:
         device = self.params[0].device
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.steps = 0
-        self.fused = _has_fused_kernel(device)
+        self._steps = 0
+        self.capturable = capturable
+        self.fused = not capturable and _has_fused_kernel(device)
         self._step_tensor = torch.zeros((), device=device)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -75,7 +81,10 @@ class Adam:
         grads = [self.params[i].grad for i in idx]
         m = [self.exp_avg[i] for i in idx]
         v = [self.exp_avg_sq[i] for i in idx]
-        self.steps += 1
+        if self.capturable:
+            self._capturable_step(lr, params, grads, m, v)
+            return
+        self._steps += 1
         if self.fused:
             self._step_tensor.add_(1.0)  # the kernel reads the already-incremented step
             torch._fused_adam_(params, grads, m, v, [], [self._step_tensor] * len(idx), lr=lr, beta1=self.beta1,
@@ -85,12 +94,31 @@ class Adam:
         torch._foreach_add_(m, grads, alpha=1.0 - self.beta1)
         torch._foreach_mul_(v, self.beta2)
         torch._foreach_addcmul_(v, grads, grads, value=1.0 - self.beta2)
-        bias1 = 1.0 - self.beta1 ** self.steps
-        bias2 = 1.0 - self.beta2 ** self.steps
+        bias1 = 1.0 - self.beta1 ** self._steps
+        bias2 = 1.0 - self.beta2 ** self._steps
         denom = torch._foreach_sqrt(v)
         torch._foreach_div_(denom, math.sqrt(bias2))
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(params, m, denom, value=-lr / bias1)
+
+    def _capturable_step(self, lr: float, params: List[torch.Tensor], grads: List[torch.Tensor],
+                         m: List[torch.Tensor], v: List[torch.Tensor]) -> None:
+        """The same update with ``t`` read on the device: ``p -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t))
+        + eps)`` (written as ``sqrt(v) / sqrt(1 - beta2^t)``, as the multi-tensor path does)."""
+        step = self._step_tensor.add_(1.0)
+        torch._foreach_mul_(m, self.beta1)
+        torch._foreach_add_(m, grads, alpha=1.0 - self.beta1)
+        torch._foreach_mul_(v, self.beta2)
+        torch._foreach_addcmul_(v, grads, grads, value=1.0 - self.beta2)
+        step_size = lr / (1.0 - torch.pow(self.beta1, step))  # 0-d tensors
+        bias2_sqrt = torch.sqrt(1.0 - torch.pow(self.beta2, step))
+        for p, m_i, v_i in zip(params, m, v):
+            p.sub_(step_size * m_i / (v_i.sqrt() / bias2_sqrt + self.eps))
+
+    @property
+    def steps(self) -> int:
+        """Adam steps taken (with ``capturable``, a read of the device counter)."""
+        return int(self._step_tensor.item()) if self.capturable else self._steps
 
     def state_dict(self) -> Dict[str, Any]:
         """Moments, step count and learning rate (tensors cloned)."""
@@ -101,8 +129,8 @@ class Adam:
         """Restore from :meth:`state_dict`."""
         if len(state["exp_avg"]) != len(self.params):
             raise ValueError(f"optimizer state has {len(state['exp_avg'])} tensors; this Adam has {len(self.params)}")
-        self.steps = int(state["steps"])
+        self._steps = int(state["steps"])
         self.param_groups[0]["lr"] = float(state["lr"])
         for dst, src in zip(self.exp_avg + self.exp_avg_sq, list(state["exp_avg"]) + list(state["exp_avg_sq"])):
             dst.copy_(src)
-        self._step_tensor.fill_(float(self.steps))
+        self._step_tensor.fill_(float(self._steps))

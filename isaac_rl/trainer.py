@@ -11,6 +11,7 @@ import torch
 
 from isaac_rl.agents import Agent
 from isaac_rl.buffer import ReplayBuffer
+from isaac_rl.capture import compile_iteration
 from isaac_rl.contract import VecEnv
 from isaac_rl.evaluate import evaluate
 from isaac_rl.nstep import NStepWindow
@@ -32,6 +33,9 @@ class TrainerConfig:
             :func:`isaac_rl.evaluate.evaluate`; needs the env's ``reward_max``).
         checkpoint_interval: Iterations between checkpoints (0: only at the end).
         seed: Seed of the first env reset.
+        compile: Run each learning iteration (act + env step + replay add + updates) as one ``torch.compile``d
+            function: CUDA graphs on CUDA (``mode="reduce-overhead"``), inductor kernels on the CPU. Needs capturable
+            parts (see :func:`isaac_rl.build.make_trainer`).
     """
 
     max_iterations: int = 1000
@@ -44,6 +48,7 @@ class TrainerConfig:
     eval_early_out: bool = True
     checkpoint_interval: int = 0
     seed: int = 0
+    compile: bool = False
 
 
 class EpisodeStats:
@@ -116,20 +121,20 @@ class OffPolicyTrainer:
         self.obs = env.reset(cfg.seed)
         self.last_eval: Dict[str, float] = {}
         self.stopped_by_signal = False
+        self._learn: Callable[[Any], Dict[str, torch.Tensor]] = self._learning_iteration
+        self._clock = torch.zeros((), device=env.device)  # env steps as a device float (compile=True epsilon)
+        if cfg.compile:
+            self._learn = compile_iteration(self._learning_iteration, self, env.device)
 
     @property
     def env_steps(self) -> int:
         """Transitions collected so far."""
         return self.iteration * self.env.num_envs
 
-    def train_step(self) -> Dict[str, torch.Tensor]:
-        """One iteration of the hot loop; no host syncs on CUDA. Returns the last update's device metrics."""
-        agent, n = self.agent, self.env.num_envs
-        if self.env_steps < self.cfg.learning_starts:
-            action = agent.random(n)
-        else:
-            action = agent.explore(self.obs, self.env_steps)
-        out = self.env.step(agent.to_env(action))
+    def _store(self, action: torch.Tensor) -> None:
+        """Step the env with ``action`` (learner actions), put the transitions (n-step ones once the window is full)
+        in the replay buffer, track episode statistics and advance ``obs``."""
+        out = self.env.step(self.agent.to_env(action))
         done = out.terminated | out.truncated
         if self.nstep is None:
             self.buffer.add(self.obs, action, out.reward, out.final_obs, out.terminated)
@@ -137,15 +142,45 @@ class OffPolicyTrainer:
             ready = self.nstep.push(self.obs, action, out.reward, out.final_obs, out.terminated, done)
             if ready is not None:
                 self.buffer.add(*ready)
-        agent.on_done(done)
+        self.agent.on_done(done)
         self.stats.update(out.reward, done)
         self.obs = out.obs
-        self.iteration += 1
+
+    def _updates(self) -> Dict[str, torch.Tensor]:
+        """``updates_per_step`` gradient steps on sampled batches; the last one's device metrics."""
         metrics: Dict[str, torch.Tensor] = {}
-        if self.env_steps >= self.cfg.learning_starts and len(self.buffer):
-            for _ in range(self.cfg.updates_per_step):
-                metrics = agent.learner.update(self.buffer.sample(self.cfg.batch_size))
+        for _ in range(self.cfg.updates_per_step):
+            metrics = self.agent.learner.update(self.buffer.sample(self.cfg.batch_size))
         return metrics
+
+    def _learning_iteration(self, env_step: Any) -> Dict[str, torch.Tensor]:
+        """Act (exploring at ``env_step``: a host int, or a 0-d device tensor with ``compile``), step, store, update:
+        the unit that ``compile=True`` traces and, on CUDA, captures."""
+        self._store(self.agent.explore(self.obs, env_step))
+        return self._updates()
+
+    def train_step(self) -> Dict[str, torch.Tensor]:
+        """One iteration of the hot loop; no host syncs on CUDA. Returns the last update's device metrics."""
+        cfg = self.cfg
+        if self.env_steps >= cfg.learning_starts and (self.nstep is None or self.nstep.filled == self.nstep.n):
+            if cfg.compile:
+                self._clock.fill_(float(self.env_steps))  # a host scalar as a kernel argument: no sync
+                metrics = self._learn(self._clock)
+            else:
+                metrics = self._learn(self.env_steps)
+            self.iteration += 1
+            return metrics
+        # Warm-up: uniform random actions before learning_starts; the n-step window fills. Updates begin with the
+        # first iteration that ends at or past learning_starts.
+        if self.env_steps < cfg.learning_starts:
+            action = self.agent.random(self.env.num_envs)
+        else:
+            action = self.agent.explore(self.obs, self.env_steps)
+        self._store(action)
+        self.iteration += 1
+        if self.env_steps >= cfg.learning_starts and (self.nstep is None or self.nstep.filled == self.nstep.n):
+            return self._updates()
+        return {}
 
     def run_eval(self) -> Dict[str, float]:
         """Evaluate the deterministic policy; with no separate eval env, evaluate on the training env and reset it."""

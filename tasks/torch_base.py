@@ -50,6 +50,7 @@ class TorchTask:
         self._serial = self.device.type == "cpu" and self.num_envs < self.serial_below
         self._gen = torch.Generator(device=self.device)
         self._gen.manual_seed(int(seed))
+        self._capture_rng = False
         low = torch.tensor(self._reset_low, dtype=dtype, device=self.device).unsqueeze(-1)
         high = torch.tensor(self._reset_high, dtype=dtype, device=self.device).unsqueeze(-1)
         self._reset_span, self._reset_min = high - low, low  # [S, 1]
@@ -68,6 +69,17 @@ class TorchTask:
         """``value`` as a 0-d tensor of the env's dtype and device: twice as fast as a Python scalar in eager CPU ops
         (no per-op scalar conversion) and bit-identical in float64."""
         return torch.tensor(value, dtype=self.dtype, device=self.device)
+
+    def make_capturable(self) -> None:
+        """Switch ``step`` to its capture-safe form for ``compile=True``: the dense (static-shape) reset also on the
+        CPU, no NaN check of the actions (the learner's actions are finite; the check reads the tensor) and no
+        intra-op thread switching. The numbers stay those of the CUDA step, except that reset noise then comes from
+        torch's default generator (seeded by ``torch.manual_seed``; saved with the trainer's RNG state), the one
+        generator that CUDA graph replays advance."""
+        self._capture_rng = True
+        self._check_values = False
+        self._dense_reset = True
+        self._serial = False
 
     # ------------------------------------------------------------------ task-specific parts
     def _physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
@@ -88,7 +100,8 @@ class TorchTask:
     def _sample_reset(self, n: Optional[int] = None) -> torch.Tensor:
         """Fresh initial states ``[S, n]`` (``n`` defaults to ``N``) from the task's uniform reset distribution."""
         n = self.num_envs if n is None else n
-        u = torch.rand((self.state_dim, n), generator=self._gen, device=self.device, dtype=self.dtype)
+        gen = None if self._capture_rng else self._gen
+        u = torch.rand((self.state_dim, n), generator=gen, device=self.device, dtype=self.dtype)
         return torch.addcmul(self._reset_min, u, self._reset_span)
 
     def _clip(self, obs: torch.Tensor) -> torch.Tensor:

@@ -97,18 +97,30 @@ def _cfg(algo):
                 train=dict(algo=a, loop=loop, eval_envs=4))
 
 
-@pytest.mark.parametrize("algo", ["DQN", "DDPG"])
-def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo):
+@pytest.mark.parametrize("algo, capturable", [("DQN", False), ("DDPG", False), ("DQN", True), ("DDPG", True)])
+def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo, capturable):
+    """Also for the capturable parts of compile=True (device-side counters and pointers; run eagerly here: the
+    traced iteration computes the same numbers, tests/test_capture.py)."""
     cfg = _cfg(algo)
-    straight, _, _ = make_trainer(cfg, "cpu", eval_env=False, verbose=False)
+    if capturable:
+        cfg["compile"] = True
+        if algo == "DDPG":
+            cfg["train"]["algo"]["policy_delay"] = 1
+
+    def build(config):
+        trainer, _, _ = make_trainer(config, "cpu", eval_env=False, verbose=False)
+        trainer._learn = trainer._learning_iteration  # eager
+        return trainer
+
+    straight = build(cfg)
     straight.train()
     half = dict(cfg, train=dict(cfg["train"], loop=dict(cfg["train"]["loop"], max_iterations=30)))
-    first, _, _ = make_trainer(half, "cpu", eval_env=False, verbose=False)
+    first = build(half)
     first.train()
     path = str(tmp_path / "ckpt.pt")
     checkpoint.save_atomic({"trainer": first.state_dict()}, path)
     torch.manual_seed(12345)  # the resumed run must not depend on the global RNG at load time
-    resumed, _, _ = make_trainer(cfg, "cpu", eval_env=False, verbose=False)
+    resumed = build(cfg)
     resumed.load_state_dict(checkpoint.load(path)["trainer"])  # weights_only=True
     resumed.train()
     a, b = straight.agent.learner.state_dict(), resumed.agent.learner.state_dict()

@@ -1,0 +1,61 @@
+"""``compile=True``: one learning iteration (act + env step + replay add + updates) as a ``torch.compile``d function.
+
+On CUDA the compiled iteration runs as CUDA graphs (``mode="reduce-overhead"``): a few graph launches replace the
+~200 kernel launches of an eager iteration, which is what bounds a small-network loop on a GPU. On the CPU, inductor
+fuses the element-wise work into C++ kernels (measured slower than eager for these small networks on a 2-core CPU,
+see BENCHMARKS.md; the CPU path exists so that the captured code is tested without a GPU).
+
+A traced or captured function is only valid if nothing it depends on changes between calls outside its tensors. The
+parts therefore run in their *capturable* form (``make_trainer`` switches them when ``compile=True``): the replay
+buffer's write pointer and size, the learners' update counters and Adam's step count live on the device; the
+target-network update is a ``lerp`` with a device weight instead of a host ``if``; epsilon is computed from a device
+env-step clock; the env resets with static shapes. The n-step window's position is always a device tensor. Random
+numbers come from the same generators as in eager mode, and ``fallback_random`` makes inductor draw them with the
+eager kernels, so the compiled and eager paths give the same numbers up to float rounding of fused kernels
+(tests/test_capture.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterator
+
+import torch
+
+IterationFn = Callable[[Any], Dict[str, torch.Tensor]]
+
+
+def _state_tensors(trainer: Any) -> Iterator[torch.Tensor]:
+    """The persistent tensors a learning iteration mutates in place (buffer, n-step window, statistics, env counters,
+    optimiser moments, update counters)."""
+    learner = trainer.agent.learner
+    holders = [trainer, trainer.buffer, trainer.stats, trainer.env, learner, trainer.nstep,
+               getattr(trainer.agent, "noise", None)]
+    holders += [opt for opt in vars(learner).values() if hasattr(opt, "exp_avg")]
+    for holder in holders:
+        if holder is None:
+            continue
+        for value in vars(holder).values():
+            if isinstance(value, torch.Tensor):
+                yield value
+            elif isinstance(value, list):
+                yield from (v for v in value if isinstance(v, torch.Tensor))
+
+
+def compile_iteration(fn: IterationFn, trainer: Any, device: torch.device) -> IterationFn:
+    """``torch.compile(fn)``: ``mode="reduce-overhead"`` (CUDA graphs) on CUDA, the default inductor mode elsewhere.
+
+    On CUDA every persistent tensor the iteration mutates is marked as a static address, so the CUDA graphs write
+    into the trainer's own tensors instead of copying them in and out on each replay.
+    """
+    if not hasattr(torch, "compile"):
+        raise RuntimeError(f"compile=True needs torch >= 2.0 (torch.compile); this is torch {torch.__version__}")
+    import torch._inductor.config as inductor_config
+
+    inductor_config.fallback_random = True  # draw random numbers with the eager kernels: same numbers as eager
+    if device.type == "cuda":
+        mark_static = getattr(torch._dynamo, "mark_static_address", None)  # torch >= 2.1
+        if mark_static is not None:
+            for tensor in _state_tensors(trainer):
+                mark_static(tensor)
+        return torch.compile(fn, mode="reduce-overhead")
+    return torch.compile(fn)
