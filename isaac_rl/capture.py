@@ -57,5 +57,5 @@ def compile_iteration(fn: IterationFn, trainer: Any, device: torch.device) -> It
         if mark_static is not None:
             for tensor in _state_tensors(trainer):
                 mark_static(tensor)
-        return torch.compile(fn, mode="reduce-overhead")
-    return torch.compile(fn)
+        return torch.compile(fn, mode="reduce-overhead", dynamic=False)
+    return torch.compile(fn, dynamic=False)  # static shapes: a trainer's shapes never change

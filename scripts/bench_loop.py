@@ -60,6 +60,7 @@ def timed(trainer: Any, iterations: int, device: str) -> float:
 
 def bench(case: str, num_envs: int, device: str, iterations: int, rounds: int) -> Dict[str, float]:
     trainers, warmup = {}, {}
+    torch._dynamo.reset()  # a fresh trace per trainer
     for mode in ("eager", "compiled"):
         trainers[mode] = build(case, num_envs, device, mode == "compiled")
         warmup[mode] = timed(trainers[mode], 12, device)  # the n-step window fills, graphs are traced/recorded
