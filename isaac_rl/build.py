@@ -50,7 +50,8 @@ def make_agent(algo: Mapping[str, Any], env: VecEnv, capturable: bool = False) -
     act_dim = env.action_spec.dim
     ddpg = DDPG(env.obs_dim, act_dim, device, hidden=hidden, actor_lr=algo["actor_lr"],
                 critic_lr=algo["critic_lr"], gamma=algo["gamma"], tau=algo["tau"],
-                policy_delay=algo["policy_delay"], max_grad_norm=algo["max_grad_norm"], capturable=capturable)
+                policy_delay=algo["policy_delay"], max_grad_norm=algo["max_grad_norm"],
+                layer_norm=bool(algo.get("layer_norm", False)), capturable=capturable)
     noise = (OUNoise(env.num_envs, act_dim, algo["noise_sigma"], device, theta=algo["ou_theta"])
              if algo["noise"] == "ou" else GaussianNoise(env.num_envs, act_dim, algo["noise_sigma"], device))
     return ContinuousAgent(ddpg, noise)

@@ -94,6 +94,8 @@ def _validate_algo(algo: Mapping[str, Any]) -> None:
     _need(_num(algo["tau"]) and 0.0 < algo["tau"] <= 1.0, "train.algo.tau", algo["tau"], "a number in (0, 1]")
     _need(_num(algo["max_grad_norm"]) and algo["max_grad_norm"] >= 0, "train.algo.max_grad_norm",
           algo["max_grad_norm"], "a number >= 0 (0 disables clipping)")
+    layer_norm = algo.get("layer_norm", False)
+    _need(isinstance(layer_norm, bool), "train.algo.layer_norm", layer_norm, "True or False")
     n_step = algo.get("n_step", 1)
     _need(_int(n_step) and 1 <= n_step <= 100, "train.algo.n_step", n_step, "an integer in [1, 100]")
     lrs = ("lr",) if name == "DQN" else ("actor_lr", "critic_lr")

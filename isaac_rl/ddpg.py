@@ -30,9 +30,10 @@ class Actor(nn.Module):
 class Critic(nn.Module):
     """``Q(s, a)``: float ``[B, obs_dim]`` and ``[B, act_dim]`` -> float ``[B]``."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device,
+                 layer_norm: bool = False) -> None:
         super().__init__()
-        self.net = mlp(obs_dim + act_dim, hidden, 1, device)
+        self.net = mlp(obs_dim + act_dim, hidden, 1, device, layer_norm=layer_norm)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat((obs, action), dim=-1)).squeeze(-1)
@@ -50,6 +51,7 @@ class DDPG:
         tau: Polyak factor of both target updates.
         policy_delay: Critic steps per actor (and target) step; 1 is plain DDPG.
         max_grad_norm: Gradient clipping norm (0 disables).
+        layer_norm: LayerNorm in the critic's hidden layers (steadier TD learning at high learning rates).
         capturable: Device-side update counter and capturable Adam, so one traced or CUDA-graph-captured ``update``
             is valid for all updates (``compile=True``); needs ``policy_delay == 1`` (a delayed actor step is a host
             decision per update).
@@ -57,12 +59,13 @@ class DDPG:
 
     def __init__(self, obs_dim: int, act_dim: int, device: torch.device, hidden: Sequence[int] = (64, 64),
                  actor_lr: float = 1e-3, critic_lr: float = 1e-3, gamma: float = 0.99, tau: float = 0.005,
-                 policy_delay: int = 1, max_grad_norm: float = 0.0, capturable: bool = False) -> None:
+                 policy_delay: int = 1, max_grad_norm: float = 0.0, layer_norm: bool = False,
+                 capturable: bool = False) -> None:
         if capturable and policy_delay != 1:
             raise ValueError(f"compile=True (capturable DDPG) needs policy_delay=1, got policy_delay={policy_delay}")
         self.device, self.act_dim = torch.device(device), act_dim
         self.actor = Actor(obs_dim, act_dim, hidden, self.device)
-        self.critic = Critic(obs_dim, act_dim, hidden, self.device)
+        self.critic = Critic(obs_dim, act_dim, hidden, self.device, layer_norm=layer_norm)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_optimizer = Adam(self.actor.parameters(), actor_lr, capturable=capturable)
@@ -96,7 +99,9 @@ class DDPG:
 
     def _step(self, optimizer: Adam, loss: torch.Tensor, module: nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # Gradients of this module's parameters only: the actor loss runs through the critic, whose weight
+        # gradients autograd would otherwise compute and throw away (measured ~3% of a Pendulum update on CPU).
+        loss.backward(inputs=optimizer.params)
         if self.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(module.parameters(), self.max_grad_norm)
         optimizer.step()

@@ -97,11 +97,14 @@ def _cfg(algo):
                 train=dict(algo=a, loop=loop, eval_envs=4))
 
 
-@pytest.mark.parametrize("algo, capturable", [("DQN", False), ("DDPG", False), ("DQN", True), ("DDPG", True)])
-def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo, capturable):
+@pytest.mark.parametrize("algo, capturable, layer_norm", [("DQN", False, False), ("DDPG", False, False),
+                                                        ("DQN", True, False), ("DDPG", True, False),
+                                                        ("DQN", False, True), ("DDPG", False, True)])
+def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo, capturable, layer_norm):
     """Also for the capturable parts of compile=True (device-side counters and pointers; run eagerly here: the
-    traced iteration computes the same numbers, tests/test_capture.py)."""
+    traced iteration computes the same numbers, tests/test_capture.py) and for LayerNorm networks."""
     cfg = _cfg(algo)
+    cfg["train"]["algo"]["layer_norm"] = layer_norm
     if capturable:
         cfg["compile"] = True
         if algo == "DDPG":
@@ -113,6 +116,10 @@ def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo, capturabl
         return trainer
 
     straight = build(cfg)
+    nets = [net for net in vars(straight.agent.learner).values() if isinstance(net, torch.nn.Module)]
+    norms = [m for net in nets for m in net.modules() if isinstance(m, torch.nn.LayerNorm)]
+    # DQN: Q-network and its target; DDPG: critic and its target (the actor has none)
+    assert len(norms) == (2 * len(cfg["train"]["algo"]["hidden"]) if layer_norm else 0)
     straight.train()
     half = dict(cfg, train=dict(cfg["train"], loop=dict(cfg["train"]["loop"], max_iterations=30)))
     first = build(half)
