@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -131,9 +131,7 @@ class ReplayBuffer:
             horizon = torch.ones_like(reward)
         values = (obs, action, reward, next_obs, terminated, horizon)
         if self.capturable:
-            idx = (self._ptr_t + torch.arange(n, device=self.device)) % self._capacity_t
-            for name, value in zip(self._fields, values):
-                getattr(self, name).index_copy_(0, idx, value.to(getattr(self, name).dtype))
+            self._scatter((self._ptr_t + torch.arange(n, device=self.device)) % self._capacity_t, values)
             self._ptr_t.copy_((self._ptr_t + n) % self._capacity_t)
             self._size_t.copy_(torch.clamp(self._size_t + n, max=self.capacity))
             return
@@ -141,12 +139,16 @@ class ReplayBuffer:
         if end <= self.capacity:  # contiguous slice: the common case, a plain copy
             for name, value in zip(self._fields, values):
                 getattr(self, name)[self._ptr:end].copy_(value)
-        else:
-            idx = torch.arange(self._ptr, end, device=self.device) % self.capacity
-            for name, value in zip(self._fields, values):
-                getattr(self, name)[idx] = value.to(getattr(self, name).dtype)
+        else:  # wraps around the end
+            self._scatter(torch.arange(self._ptr, end, device=self.device) % self.capacity, values)
         self._ptr = end % self.capacity
         self._size = min(self._size + n, self.capacity)
+
+    def _scatter(self, idx: torch.Tensor, values: Tuple[torch.Tensor, ...]) -> None:
+        """Rows ``idx`` (long ``[N]``, distinct) of every field <- ``values``, cast to the field's dtype."""
+        for name, value in zip(self._fields, values):
+            field = getattr(self, name)
+            field.index_copy_(0, idx, value.to(field.dtype))
 
     def sample(self, batch_size: int) -> Batch:
         """``batch_size`` transitions drawn uniformly with replacement; indices are drawn on the device."""

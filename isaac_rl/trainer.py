@@ -159,10 +159,16 @@ class OffPolicyTrainer:
         self._store(self.agent.explore(self.obs, env_step))
         return self._updates()
 
+    @property
+    def _learning(self) -> bool:
+        """``learning_starts`` reached and the n-step window (if any) full: checked before an iteration (a learning
+        one?) and after a warm-up iteration (whose own transitions may have reached it: then it updates)."""
+        return self.env_steps >= self.cfg.learning_starts and (self.nstep is None or self.nstep.filled == self.nstep.n)
+
     def train_step(self) -> Dict[str, torch.Tensor]:
         """One iteration of the hot loop; no host syncs on CUDA. Returns the last update's device metrics."""
         cfg = self.cfg
-        if self.env_steps >= cfg.learning_starts and (self.nstep is None or self.nstep.filled == self.nstep.n):
+        if self._learning:
             if cfg.compile:
                 self._clock.fill_(float(self.env_steps))  # a host scalar as a kernel argument: no sync
                 metrics = self._learn(self._clock)
@@ -178,7 +184,7 @@ class OffPolicyTrainer:
             action = self.agent.explore(self.obs, self.env_steps)
         self._store(action)
         self.iteration += 1
-        if self.env_steps >= cfg.learning_starts and (self.nstep is None or self.nstep.filled == self.nstep.n):
+        if self._learning:
             return self._updates()
         return {}
 
