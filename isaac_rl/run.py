@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import uuid
 from typing import Any, Dict, Optional
 
@@ -137,5 +138,10 @@ def main(raw_cfg: Dict[str, Any]) -> int:
         env.close()
         distributed.teardown()
     summary.update(run_dir=run_dir, rank=dist_info.rank, param_checksum=distributed.parameter_checksum(nets))
-    print("[isaac_rl] summary " + json.dumps(summary), flush=True)
+    # The summary line as one write of its own: under torchrun the ranks share one stdout pipe, and print() writes
+    # the text and the newline separately when stdout is unbuffered (PYTHONUNBUFFERED=1), so two ranks' summaries
+    # interleaved on one line; a pipe write of <= 4 KiB is atomic.
+    sys.stdout.flush()
+    sys.stdout.write("[isaac_rl] summary " + json.dumps(summary) + "\n")
+    sys.stdout.flush()
     return 0
