@@ -7,6 +7,8 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import torch
 
+from isaac_rl.contract import canonical_device
+
 
 class Batch(NamedTuple):
     """A sampled batch; every tensor has leading size ``B`` and lives on the buffer's device.
@@ -74,7 +76,7 @@ class ReplayBuffer:
                  max_fraction: float = 0.9, verbose: bool = True, capturable: bool = False) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"buffer capacity must be a positive integer of transitions, got {capacity!r}")
-        self.capacity, self.device = capacity, torch.device(device)
+        self.capacity, self.device = capacity, canonical_device(device)
         need = capacity * self.bytes_per_transition(obs_dim, action_dim)
         free = free_memory_bytes(self.device)
         if verbose:

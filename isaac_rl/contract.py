@@ -19,7 +19,7 @@ evaluation stop as soon as its target mean return is out of reach (:func:`isaac_
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 
@@ -27,6 +27,18 @@ try:  # Python >= 3.8 has Protocol in typing.
     from typing import Protocol, runtime_checkable
 except ImportError:  # pragma: no cover
     from typing_extensions import Protocol, runtime_checkable  # type: ignore[assignment]
+
+
+def canonical_device(device: Union[str, torch.device]) -> torch.device:
+    """``torch.device(device)`` with a CUDA device's index filled in (``"cuda"`` -> ``cuda:K``, K the current device).
+
+    Tensors created on ``"cuda"`` report ``cuda:K``, and ``torch.device("cuda") != torch.device("cuda:0")``; every
+    component stores its device in this form so that device checks compare equal.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 class ActionSpec(NamedTuple):

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.buffer import Batch
+from isaac_rl.contract import canonical_device
 from isaac_rl.networks import mlp, polyak_update
 from isaac_rl.optim import Adam
 
@@ -63,7 +64,7 @@ class DDPG:
                  capturable: bool = False) -> None:
         if capturable and policy_delay != 1:
             raise ValueError(f"compile=True (capturable DDPG) needs policy_delay=1, got policy_delay={policy_delay}")
-        self.device, self.act_dim = torch.device(device), act_dim
+        self.device, self.act_dim = canonical_device(device), act_dim
         self.actor = Actor(obs_dim, act_dim, hidden, self.device)
         self.critic = Critic(obs_dim, act_dim, hidden, self.device, layer_norm=layer_norm)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)

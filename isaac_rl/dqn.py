@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from isaac_rl.buffer import Batch
+from isaac_rl.contract import canonical_device
 from isaac_rl.networks import blend_update, mlp, polyak_update
 from isaac_rl.optim import Adam
 
@@ -41,7 +42,7 @@ class DQN:
                  double_dqn: bool = True, loss: str = "huber", max_grad_norm: float = 0.0, eps_start: float = 1.0,
                  eps_end: float = 0.05, eps_decay_steps: int = 10000, layer_norm: bool = False,
                  capturable: bool = False) -> None:
-        self.device, self.num_actions = torch.device(device), num_actions
+        self.device, self.num_actions = canonical_device(device), num_actions
         self.q = mlp(obs_dim, hidden, num_actions, self.device, layer_norm=layer_norm)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.optimizer = Adam(self.q.parameters(), lr, capturable=capturable)

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from isaac_rl.contract import StepOut
+from isaac_rl.contract import StepOut, canonical_device
 
 
 class StepGraph:
@@ -31,7 +31,7 @@ class StepGraph:
     """
 
     def __init__(self, env: Any, actions: torch.Tensor) -> None:
-        device = torch.device(getattr(env, "device", "cpu"))
+        device = canonical_device(getattr(env, "device", "cpu"))
         if device.type != "cuda" or not hasattr(env, "make_capturable"):
             raise ValueError(f"StepGraph needs a torch task on a CUDA device; got {type(env).__name__} on {device}")
         shape = (env.num_envs, env.action_spec.dim)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from isaac_rl.actions import check_actions, check_num_envs
-from isaac_rl.contract import ActionSpec, StepOut
+from isaac_rl.contract import ActionSpec, StepOut, canonical_device
 
 _GYM_TASKS = {
     # name: (gymnasium id, action spec); CartPole-v1 has two actions, push left (0) and push right (1).
@@ -52,7 +52,7 @@ class GymnasiumTask:
         self.reward_max = 1.0 if self._discrete else 0.0  # per step, for early-out evaluation
         self.obs_dim = int(np.prod(self._env.single_observation_space.shape))
         self.max_episode_steps = int(self._env.envs[0].spec.max_episode_steps)  # type: ignore[union-attr]
-        self.device = torch.device(device)
+        self.device = canonical_device(device)
         self._seed = seed
 
     def _tensor(self, array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:

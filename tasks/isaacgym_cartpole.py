@@ -23,7 +23,7 @@ from typing import Any, Optional, Tuple
 import torch
 
 from isaac_rl.actions import check_actions, check_num_envs
-from isaac_rl.contract import ActionSpec, StepOut
+from isaac_rl.contract import ActionSpec, StepOut, canonical_device
 from tasks.cartpole import IsaacCartpole, isaac_cartpole_reward
 
 ASSET_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
@@ -67,7 +67,7 @@ class IsaacGymCartpole:
                  graphics_device_id: int = -1, dt: float = 0.0166, substeps: int = 2, max_effort: float = 400.0,
                  reset_dist: float = 3.0, env_spacing: float = 4.0, debug_checks: bool = False) -> None:
         self.num_envs = check_num_envs(num_envs)
-        self.device = torch.device(device)
+        self.device = canonical_device(device)
         self.max_episode_steps = max_episode_steps
         self.action_spec = ActionSpec(dim=1, max_effort=max_effort)
         self.max_effort, self.reset_dist = max_effort, reset_dist

@@ -12,7 +12,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 
 from isaac_rl.actions import check_actions, check_num_envs
-from isaac_rl.contract import ActionSpec, StepOut
+from isaac_rl.contract import ActionSpec, StepOut, canonical_device
 
 
 class TorchTask:
@@ -42,7 +42,7 @@ class TorchTask:
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         if not isinstance(max_episode_steps, int) or max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be a positive integer, got {max_episode_steps!r}")
-        self.device = torch.device(device)
+        self.device = canonical_device(device)
         self.dtype = dtype
         self.max_episode_steps = max_episode_steps
         self._check_values = debug_checks or self.device.type == "cpu"

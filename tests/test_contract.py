@@ -67,6 +67,19 @@ def test_final_obs_is_the_terminal_state(env):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_device_is_stored_with_its_index(device):
+    """``device="cuda"`` is stored as ``cuda:K`` (what its tensors report), so actions made on ``"cuda"`` pass the
+    device check; a plain ``torch.device("cuda")`` compares unequal to ``cuda:0``."""
+    from isaac_rl.contract import canonical_device
+
+    assert canonical_device(device) == torch.zeros(1, device=device).device
+    for name in ("Cartpole", "CartPole-v1", "Pendulum"):
+        env = make_task(name, device=device, num_envs=2)
+        assert env.device == torch.zeros(1, device=device).device
+        env.step(torch.zeros(2, 1, device=device))
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_isaac_reward_and_failure(device):
     env = make_task("Cartpole", device=device, num_envs=3)
     env.set_state(torch.tensor([[0.0, 0.0, 0.0, 0.0], [2.99, 4.0, 0.0, 0.0], [0.0, 0.0, 1.6, 3.0]]))
