@@ -47,14 +47,12 @@ class StepGraph:
             for k in range(min(2, len(actions))):
                 env.step(actions[k])
         torch.cuda.current_stream(device).wait_stream(side)
-        env.state = state  # the tensor every replay starts from and writes its last state back into
+        env.state.copy_(state)  # capturable: the state is updated in place, at the address the graph records
         env.progress.copy_(progress)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             for a in actions:
                 out = env.step(a)
-            state.copy_(env.state)
-        env.state = state
         self.out: StepOut = out
 
     def replay(self) -> StepOut:

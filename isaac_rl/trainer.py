@@ -118,7 +118,7 @@ class OffPolicyTrainer:
         self.iteration = 0
         self.solved_at: Optional[int] = None
         self.stats = EpisodeStats(env.num_envs, env.device)
-        self.obs = env.reset(cfg.seed)
+        self.obs = env.reset(cfg.seed).clone()  # one tensor for the run, updated in place (see _store)
         self.last_eval: Dict[str, float] = {}
         self.stopped_by_signal = False
         self._learn: Callable[[Any], Dict[str, torch.Tensor]] = self._learning_iteration
@@ -144,7 +144,9 @@ class OffPolicyTrainer:
                 self.buffer.add(*ready)
         self.agent.on_done(done)
         self.stats.update(out.reward, done)
-        self.obs = out.obs
+        # In place: with compile=True on CUDA a rebound self.obs would be a CUDA-graph output that the next replay
+        # overwrites before it is read; the copy also keeps self.obs apart from env state that steps write in place.
+        self.obs.copy_(out.obs)
 
     def _updates(self) -> Dict[str, torch.Tensor]:
         """``updates_per_step`` gradient steps on sampled batches; the last one's device metrics."""
@@ -194,7 +196,7 @@ class OffPolicyTrainer:
         result = evaluate(env, self.agent.policy, seed=self.cfg.seed + 10_000 + self.iteration,
                           target=self.cfg.eval_target if self.cfg.eval_early_out else None)
         if self.eval_env is None:
-            self.obs = self.env.reset()
+            self.obs.copy_(self.env.reset())
         self.last_eval = result
         return result
 
@@ -262,7 +264,7 @@ class OffPolicyTrainer:
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore from :meth:`state_dict`."""
         self.iteration = int(state["iteration"])
-        self.obs = state["obs"].to(self.env.device)
+        self.obs.copy_(state["obs"])
         self.stats.load_state_dict(state["stats"])
         self.agent.learner.load_state_dict(state["agent"])
         self.buffer.load_state_dict(state["buffer"])

@@ -50,7 +50,7 @@ class TorchTask:
         self._serial = self.device.type == "cpu" and self.num_envs < self.serial_below
         self._gen = torch.Generator(device=self.device)
         self._gen.manual_seed(int(seed))
-        self._capture_rng = False
+        self._capturable = False
         low = torch.tensor(self._reset_low, dtype=dtype, device=self.device).unsqueeze(-1)
         high = torch.tensor(self._reset_high, dtype=dtype, device=self.device).unsqueeze(-1)
         self._reset_span, self._reset_min = high - low, low  # [S, 1]
@@ -75,8 +75,10 @@ class TorchTask:
         CPU, no NaN check of the actions (the learner's actions are finite; the check reads the tensor) and no
         intra-op thread switching. The numbers stay those of the CUDA step, except that reset noise then comes from
         torch's default generator (seeded by ``torch.manual_seed``; saved with the trainer's RNG state), the one
-        generator that CUDA graph replays advance."""
-        self._capture_rng = True
+        generator that CUDA graph replays advance. The state is then updated in place (one tensor at one address for
+        the env's life: a CUDA graph reads and writes it where it was recorded), so an ``obs`` that ``step`` or
+        ``reset`` returns may be a view of the state that the next ``step`` overwrites: copy what you keep."""
+        self._capturable = True
         self._check_values = False
         self._dense_reset = True
         self._serial = False
@@ -100,9 +102,17 @@ class TorchTask:
     def _sample_reset(self, n: Optional[int] = None) -> torch.Tensor:
         """Fresh initial states ``[S, n]`` (``n`` defaults to ``N``) from the task's uniform reset distribution."""
         n = self.num_envs if n is None else n
-        gen = None if self._capture_rng else self._gen
+        gen = None if self._capturable else self._gen
         u = torch.rand((self.state_dim, n), generator=gen, device=self.device, dtype=self.dtype)
         return torch.addcmul(self._reset_min, u, self._reset_span)
+
+    def _set_state(self, state: torch.Tensor) -> None:
+        """Replace the state: in place when capturable (see :meth:`make_capturable`), else by rebinding, which leaves
+        observations handed out earlier (views of the old state) untouched."""
+        if self._capturable:
+            self.state.copy_(state)
+        else:
+            self.state = state
 
     def _clip(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self.obs_clip is None else obs.clamp(self._obs_lo, self._obs_hi)
@@ -111,7 +121,7 @@ class TorchTask:
         """Reset all envs (reseeding first if ``seed`` is given); returns float ``[N, obs_dim]``."""
         if seed is not None:
             self._gen.manual_seed(int(seed))
-        self.state = self._sample_reset()
+        self._set_state(self._sample_reset())
         self.progress.zero_()
         return self._clip(self._observe(self.state))
 
@@ -119,7 +129,7 @@ class TorchTask:
         """Set the physical state from ``[N, state_dim]`` (tests and parity checks); returns the observation."""
         if tuple(state.shape) != (self.num_envs, self.state_dim):
             raise ValueError(f"state has shape {tuple(state.shape)}; expected ({self.num_envs}, {self.state_dim})")
-        self.state = state.to(self.device, self.dtype).t().contiguous()
+        self._set_state(state.to(self.device, self.dtype).t().contiguous())
         self.progress.zero_()
         return self._clip(self._observe(self.state))
 
@@ -155,7 +165,7 @@ class TorchTask:
         final_obs = self._clip(raw_obs)
         if self._dense_reset:
             # Static shapes, no host sync: draw a candidate reset for every env and keep those that ended.
-            self.state = torch.where(done, self._sample_reset(), next_state)
+            self._set_state(torch.where(done, self._sample_reset(), next_state))
             obs = self._clip(self._observe(self.state))
         else:
             # CPU: reading `done` costs no sync, and drawing noise only for the envs that ended is ~10x cheaper.
@@ -175,7 +185,7 @@ class TorchTask:
 
     def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
         """Restore from :meth:`state_dict`."""
-        self.state = state["state"].to(self.device, self.dtype).clone()
+        self._set_state(state["state"].to(self.device, self.dtype).clone())
         self.progress.copy_(state["progress"])
         self._gen.set_state(state["gen"].cpu())
 

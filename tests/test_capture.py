@@ -108,3 +108,19 @@ def test_compile_rejects_what_it_cannot_trace(overrides, key):
         config("CartPole-v1", "CartPole-v1DQN", *extra, *overrides)
     with pytest.raises(ConfigError, match="invalid config: train.algo.policy_delay=2"):
         config("Pendulum", "PendulumDDPG", "compile=True", "train.algo.policy_delay=2")
+
+
+def test_capturable_loop_keeps_every_tensor_at_its_address():
+    """A CUDA graph reads and writes the persistent tensors at the addresses it recorded, so the capturable loop must
+    update them in place: none is rebound by steps with resets, a wrapping replay buffer, updates or an evaluation that
+    resets the training env (a rebound env state or ``trainer.obs`` failed on an H100 with "accessing tensor output of
+    CUDAGraphs that has been overwritten by a subsequent run")."""
+    trainer = trainer_for("CartPole-v1", "CartPole-v1DQN")
+    trainer.eval_env = None  # evaluate on (and reset) the training env
+    before = {name: t.data_ptr() for name, t in state_tensors(trainer).items()}
+    run(trainer, 40)
+    trainer.run_eval()
+    run(trainer, 5)
+    assert trainer.stats.sums[2] > 0 and trainer.agent.learner.num_updates > 0  # episodes ended, updates ran
+    after = {name: t.data_ptr() for name, t in state_tensors(trainer).items()}
+    assert [name for name in before if after[name] != before[name]] == []
