@@ -4,6 +4,7 @@ Each run trains until its evaluation (one deterministic episode per eval env) me
 iteration budget ends; the assertions are on returns reached.
 """
 
+import math
 import os
 
 import pytest
@@ -35,7 +36,7 @@ def train(cfg):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_dqn_torch_cartpole_v1_reaches_500_and_scores_475_in_real_gymnasium(seed):
     trainer, summary = train(shipped("CartPole-v1", "CartPole-v1DQN", seed, eval_target=500.0))
-    assert summary["eval/mean_return"] == 500.0, summary
+    assert summary.get("eval/mean_return", -math.inf) == 500.0, summary
     # The same greedy policy in real gymnasium CartPole-v1 (gymnasium's own physics, 20 fresh episodes).
     gym_env = make_env(shipped("CartPole-v1", "CartPole-v1DQN", seed)["task"], "gymnasium", 20, "cpu", seed + 100)
     result = evaluate(gym_env, trainer.agent.policy, seed=seed + 100)
@@ -45,23 +46,23 @@ def test_dqn_torch_cartpole_v1_reaches_500_and_scores_475_in_real_gymnasium(seed
 
 def test_dqn_on_the_gymnasium_backend_learns_cartpole_v1():
     _, summary = train(shipped("CartPole-v1", "CartPole-v1DQN", 1, sim="gymnasium"))
-    assert summary["eval/mean_return"] >= 475.0, summary
+    assert summary.get("eval/mean_return", -math.inf) >= 475.0, summary
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_ddpg_torch_pendulum_reaches_minus_200(seed):
     _, summary = train(shipped("Pendulum", "PendulumDDPG", seed))
-    assert summary["eval/mean_return"] >= -200.0, summary
+    assert summary.get("eval/mean_return", -math.inf) >= -200.0, summary
 
 
 
 @pytest.mark.parametrize("seed", [2, 3])
 def test_ddpg_torch_isaac_cartpole_reaches_490(seed):
     _, summary = train(shipped("Cartpole", "CartpoleDDPG", seed))
-    assert summary["eval/mean_return"] >= 490.0, summary
+    assert summary.get("eval/mean_return", -math.inf) >= 490.0, summary
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_dqn_torch_isaac_cartpole_reaches_490(seed):
     _, summary = train(shipped("Cartpole", "CartpoleDQN", seed))
-    assert summary["eval/mean_return"] >= 490.0, summary
+    assert summary.get("eval/mean_return", -math.inf) >= 490.0, summary
