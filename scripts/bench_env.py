@@ -51,14 +51,21 @@ class TorchRunner:
         self.env.reset(seed=0)
         self.actions = torch.randint(0, 2, (steps, n, 1), device=device).float() * 2 - 1
         self.n, self.cuda = n, device.startswith("cuda")
+        self.prepare()
         self.run()  # warm-up
+
+    def prepare(self) -> None:
+        """Set-up after the env and actions exist (nothing for eager steps)."""
+
+    def steps(self) -> None:
+        for a in self.actions:
+            self.env.step(a)
 
     def run(self) -> float:
         if self.cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        for a in self.actions:
-            self.env.step(a)
+        self.steps()
         if self.cuda:
             torch.cuda.synchronize()
         return self.n * len(self.actions) / (time.perf_counter() - start)
@@ -67,20 +74,11 @@ class TorchRunner:
 class GraphRunner(TorchRunner):
     """A torch task whose ``steps`` steps replay as one CUDA graph."""
 
-    def __init__(self, task: str, n: int, steps: int, device: str) -> None:
-        self.env = make_task(task, num_envs=n, device=device)
-        self.env.reset(seed=0)
-        self.actions = torch.randint(0, 2, (steps, n, 1), device=device).float() * 2 - 1
-        self.n = n
+    def prepare(self) -> None:
         self.graph = StepGraph(self.env, self.actions)
-        self.run()  # warm-up
 
-    def run(self) -> float:
-        torch.cuda.synchronize()
-        start = time.perf_counter()
+    def steps(self) -> None:
         self.graph.replay()
-        torch.cuda.synchronize()
-        return self.n * len(self.actions) / (time.perf_counter() - start)
 
 
 def main() -> None:
