@@ -9,6 +9,7 @@ import torch
 from isaac_rl.actions import DiscreteEfforts
 from isaac_rl.agents import Agent, ContinuousAgent, DiscreteAgent
 from isaac_rl.buffer import ReplayBuffer
+from isaac_rl.config import resolve_cuda_graph
 from isaac_rl.contract import VecEnv
 from isaac_rl.ddpg import DDPG
 from isaac_rl.dqn import DQN
@@ -70,28 +71,32 @@ def make_trained_agent(cfg: Mapping[str, Any], agent_state: Mapping[str, Any], s
 def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: bool = True, verbose: bool = True,
                  **callbacks: Any) -> Tuple[OffPolicyTrainer, VecEnv, Optional[VecEnv]]:
     """Everything for one run from the resolved config (``task``, ``train``, ``num_envs``, ``seed``, ``sim``,
-    ``compile``). ``compile=True`` builds the env, learner and buffer in their capturable form (see
-    :mod:`isaac_rl.capture`)."""
+    ``compile``, ``cuda_graph``). ``compile=True`` and ``cuda_graph=True`` build the env, learner and buffer in their
+    capturable form (see :mod:`isaac_rl.capture`)."""
     seed = int(cfg["seed"]) + rank
+    graphed = resolve_cuda_graph(cfg, device)
     compiled = bool(cfg.get("compile", False))
+    capturable = compiled or graphed
     torch.manual_seed(seed)
     env = make_env(cfg["task"], cfg["sim"], int(cfg["num_envs"]), device, seed)
-    if compiled:
+    if capturable:
         env.make_capturable()  # type: ignore[attr-defined]  # torch tasks only (checked by the config)
     evaluation = None
     if eval_env and cfg["sim"] != "isaacgym":  # Isaac Gym allows one sim per process
         evaluation = make_env(cfg["task"], cfg["sim"], int(cfg["train"]["eval_envs"]), device, seed + 1)
-    agent = make_agent(cfg["train"]["algo"], env, capturable=compiled)
+        if graphed:
+            evaluation.make_capturable()  # type: ignore[attr-defined]  # evaluation chunks replay as CUDA graphs
+    agent = make_agent(cfg["train"]["algo"], env, capturable=capturable)
     loop: Dict[str, Any] = dict(cfg["train"]["loop"])
     buffer = ReplayBuffer(int(loop.pop("buffer_size")), env.obs_dim, agent.action_dim, env.device, seed=seed,
-                          verbose=verbose, capturable=compiled)
+                          verbose=verbose, capturable=capturable)
     n_step = int(cfg["train"]["algo"].get("n_step", 1))
     nstep = None
     if n_step > 1:
         action_shape = () if agent.action_dim == 0 else (agent.action_dim,)
         nstep = NStepWindow(n_step, float(cfg["train"]["algo"]["gamma"]), env.num_envs, env.obs_dim, action_shape,
                             env.device)
-    tcfg = TrainerConfig(seed=seed, compile=compiled, **loop)
+    tcfg = TrainerConfig(seed=seed, compile=compiled, cuda_graph=graphed, **loop)
     trainer = OffPolicyTrainer(env, agent, buffer, tcfg, eval_env=evaluation, is_main=rank == 0, nstep=nstep,
                                **callbacks)
     return trainer, env, evaluation

@@ -58,15 +58,22 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _need(cfg["resume"] in ("", "auto"), "resume", cfg["resume"], "'' or auto")
     _need(_int(cfg["torch_threads"]) and cfg["torch_threads"] >= 0, "torch_threads", cfg["torch_threads"],
           "an integer >= 0")
-    compiled = cfg.get("compile", False)
+    compiled, graphed = cfg.get("compile", False), cfg.get("cuda_graph", False)
     _need(isinstance(compiled, bool), "compile", compiled, "True or False")
-    if compiled:
-        _need(sim == "torch", "sim", sim, "torch with compile=True (only the torch tasks are traceable)")
-        _need(not cfg["multi_gpu"], "multi_gpu", cfg["multi_gpu"],
-              "False with compile=True (compile is single-process)")
+    _need(isinstance(graphed, bool) or graphed == "auto", "cuda_graph", graphed, "auto, True or False")
+    graphed = graphed is True  # auto: decided by resolve_cuda_graph once the device is known
+    _need(not (compiled and graphed), "cuda_graph", graphed,
+          "False or auto with compile=True (compile already records CUDA graphs on CUDA); pick one")
+    if graphed:
+        _need(device != "cpu", "sim_device", device, "cuda, cuda:K or auto with cuda_graph=True (CUDA graphs)")
+    for key, on in (("compile", compiled), ("cuda_graph", graphed)):
+        if not on:
+            continue
+        _need(sim == "torch", "sim", sim, f"torch with {key}=True (only the torch tasks are capturable)")
+        _need(not cfg["multi_gpu"], "multi_gpu", cfg["multi_gpu"], f"False with {key}=True (single-process only)")
         if cfg["train"]["algo"]["name"] == "DDPG":
             _need(cfg["train"]["algo"]["policy_delay"] == 1, "train.algo.policy_delay",
-                  cfg["train"]["algo"]["policy_delay"], "1 with compile=True (a delayed actor step is a host decision)")
+                  cfg["train"]["algo"]["policy_delay"], f"1 with {key}=True (a delayed actor step is a host decision)")
     train = cfg["train"]
     _need(_int(train["eval_envs"]) and train["eval_envs"] >= 1, "train.eval_envs", train["eval_envs"],
           "an integer >= 1")
@@ -117,3 +124,14 @@ def _validate_algo(algo: Mapping[str, Any]) -> None:
               "a number >= 0")
         _need(_int(algo["policy_delay"]) and algo["policy_delay"] >= 1, "train.algo.policy_delay",
               algo["policy_delay"], "an integer >= 1")
+
+
+def resolve_cuda_graph(cfg: Mapping[str, Any], device: str) -> bool:
+    """``cuda_graph``: True/False as given; ``auto`` = record the learning iteration as a CUDA graph wherever that is
+    possible: a CUDA ``device``, the torch backend, one process, no ``compile``, and no delayed DDPG actor step."""
+    value = cfg.get("cuda_graph", False)
+    if value != "auto":
+        return bool(value)
+    algo = cfg["train"]["algo"]
+    return (device.startswith("cuda") and cfg["sim"] == "torch" and not cfg["multi_gpu"]
+            and not cfg.get("compile", False) and (algo["name"] == "DQN" or algo["policy_delay"] == 1))

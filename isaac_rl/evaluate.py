@@ -6,53 +6,97 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from isaac_rl.capture import CudaGraphed
 from isaac_rl.contract import VecEnv
 
+Policy = Callable[[torch.Tensor], torch.Tensor]
 
-@torch.no_grad()
-def evaluate(env: VecEnv, policy: Callable[[torch.Tensor], torch.Tensor], seed: Optional[int] = None,
-             check_every: int = 25, target: Optional[float] = None) -> Dict[str, float]:
-    """Run ``policy`` (float ``[N, obs_dim]`` -> efforts ``[N, act_dim]``) until every env has ended one episode.
 
-    Evaluation is outside the training hot loop, so it reads ``finished.all()`` every ``check_every`` steps to stop
-    early. Returns host floats: mean/std/min of the ``N`` episode returns and their mean length.
+class Evaluator:
+    """Evaluates ``policy`` (float ``[N, obs_dim]`` -> efforts ``[N, act_dim]``) on ``env``, one episode per env.
 
-    Early out: with a ``target`` mean return and an env that states its per-step ``reward_max`` (an optional attribute
-    of the contract), the evaluation also stops at a check once the mean cannot reach ``target`` any more, even if
-    every unfinished episode earned ``reward_max`` on each of its remaining steps. That result has
-    ``eval/complete = 0`` and ``eval/return_bound`` (that optimistic mean, below ``target``) instead of the episode
-    statistics, which are unknown. A policy far from the target then costs a few dozen steps instead of hundreds.
+    The steps run in chunks of ``check_every``; between chunks (outside the training hot loop) it reads
+    ``finished.all()`` to stop early. With ``cuda_graph`` (a capturable torch task on CUDA, see
+    :meth:`tasks.torch_base.TorchTask.make_capturable`) a chunk is recorded once as a CUDA graph and replayed, one
+    launch instead of ``check_every`` x ~40 (an evaluation of CartPole-v1: ~0.17 s eager on an H100). Only the first
+    episode of each env counts, so the noise of later auto-resets (torch's default generator in a capturable env)
+    does not change the result; the initial states come from the env's own generator, reseeded by ``seed``.
+
+    Per-env running sums live in persistent device tensors (float ``[N]``, bool ``[N]`` ``finished``) that a chunk
+    updates in place.
     """
-    obs = env.reset(seed)
-    n, device, limit = env.num_envs, env.device, env.max_episode_steps
-    reward_max = getattr(env, "reward_max", None) if target is not None else None
-    ret = torch.zeros(n, device=device)
-    length = torch.zeros(n, device=device)
-    final_ret = torch.zeros(n, device=device)
-    final_len = torch.zeros(n, device=device)
-    finished = torch.zeros(n, dtype=torch.bool, device=device)
-    for t in range(limit):
-        out = env.step(policy(obs))
-        ret += out.reward.float()
-        length += 1
-        done = out.terminated | out.truncated
-        newly = done & ~finished
-        final_ret = torch.where(newly, ret, final_ret)
-        final_len = torch.where(newly, length, final_len)
-        finished |= done
-        ret.masked_fill_(done, 0.0)
-        length.masked_fill_(done, 0.0)
-        obs = out.obs
-        if (t + 1) % check_every == 0:
-            if bool(finished.all()):
+
+    def __init__(self, env: VecEnv, policy: Policy, check_every: int = 25, cuda_graph: bool = False) -> None:
+        if check_every < 1:
+            raise ValueError(f"check_every must be >= 1, got {check_every}")
+        n, device = env.num_envs, env.device
+        self.env, self.policy, self.check_every = env, policy, check_every
+        self.obs = torch.zeros((n, env.obs_dim), device=device)
+        self.ret, self.length, self.final_ret, self.final_len = (torch.zeros(n, device=device) for _ in range(4))
+        self.finished = torch.zeros(n, dtype=torch.bool, device=device)
+        self._chunk: Callable[[], None] = lambda: self._steps(check_every)
+        if cuda_graph:
+            self._chunk = CudaGraphed(self._chunk, device, warmup=1)
+
+    def _steps(self, k: int) -> None:
+        """``k`` env steps of the policy; first-episode returns and lengths are kept in ``final_ret``/``final_len``."""
+        for _ in range(k):
+            out = self.env.step(self.policy(self.obs))
+            self.ret += out.reward.float()
+            self.length += 1
+            done = out.terminated | out.truncated
+            newly = done & ~self.finished
+            self.final_ret.copy_(torch.where(newly, self.ret, self.final_ret))
+            self.final_len.copy_(torch.where(newly, self.length, self.final_len))
+            self.finished |= done
+            self.ret.masked_fill_(done, 0.0)
+            self.length.masked_fill_(done, 0.0)
+            self.obs.copy_(out.obs)
+
+    @torch.no_grad()
+    def __call__(self, seed: Optional[int] = None, target: Optional[float] = None) -> Dict[str, float]:
+        """Run until every env has ended one episode. Returns host floats: mean/std/min of the ``N`` episode returns
+        and their mean length.
+
+        Early out: with a ``target`` mean return and an env that states its per-step ``reward_max`` (an optional
+        attribute of the contract), the evaluation also stops at a check once the mean cannot reach ``target`` any
+        more, even if every unfinished episode earned ``reward_max`` on each of its remaining steps. That result has
+        ``eval/complete = 0`` and ``eval/return_bound`` (that optimistic mean, below ``target``) instead of the
+        episode statistics, which are unknown. A policy far from the target then costs a few dozen steps instead of
+        hundreds.
+        """
+        env, limit = self.env, self.env.max_episode_steps
+        reward_max = getattr(env, "reward_max", None) if target is not None else None
+        self.obs.copy_(env.reset(seed))
+        for t in (self.ret, self.length, self.final_ret, self.final_len):
+            t.zero_()
+        self.finished.zero_()
+        t = 0
+        while t < limit:
+            k = min(self.check_every, limit - t)
+            if k == self.check_every:
+                self._chunk()
+            else:  # the last, shorter chunk (limit not a multiple of check_every) runs eagerly
+                self._steps(k)
+            t += k
+            if t % self.check_every:
+                break
+            if bool(self.finished.all()):
                 break
             if reward_max is not None and target is not None:
                 # Finished episodes count as they ended; unfinished ones at best earn reward_max until the limit.
-                best = torch.where(finished, final_ret, ret + reward_max * (limit - length)).mean()
-                bound = float(best)
+                best = torch.where(self.finished, self.final_ret, self.ret + reward_max * (limit - self.length))
+                bound = float(best.mean())
                 if bound < target:
-                    return {"eval/complete": 0.0, "eval/return_bound": bound, "eval/steps": float(t + 1)}
-    stats = torch.stack((final_ret.mean(), final_ret.std(unbiased=False), final_ret.min(), final_len.mean()))
-    mean, std, low, mean_len = stats.tolist()
-    return {"eval/mean_return": mean, "eval/std_return": std, "eval/min_return": low, "eval/mean_length": mean_len,
-            "eval/complete": 1.0}
+                    return {"eval/complete": 0.0, "eval/return_bound": bound, "eval/steps": float(t)}
+        final_ret = self.final_ret
+        stats = torch.stack((final_ret.mean(), final_ret.std(unbiased=False), final_ret.min(), self.final_len.mean()))
+        mean, std, low, mean_len = stats.tolist()
+        return {"eval/mean_return": mean, "eval/std_return": std, "eval/min_return": low,
+                "eval/mean_length": mean_len, "eval/complete": 1.0}
+
+
+def evaluate(env: VecEnv, policy: Policy, seed: Optional[int] = None, check_every: int = 25,
+             target: Optional[float] = None) -> Dict[str, float]:
+    """One eager evaluation (see :class:`Evaluator`; keep an ``Evaluator`` to evaluate repeatedly)."""
+    return Evaluator(env, policy, check_every)(seed, target)

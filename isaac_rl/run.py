@@ -14,7 +14,7 @@ import yaml
 
 from isaac_rl import checkpoint, distributed
 from isaac_rl.build import make_trained_agent, make_trainer, resolve_device
-from isaac_rl.config import ConfigError, resolve
+from isaac_rl.config import ConfigError, resolve, resolve_cuda_graph
 from isaac_rl.evaluate import evaluate
 from isaac_rl.logger import RunLogger
 from isaac_rl.optim import Adam
@@ -85,6 +85,10 @@ def main(raw_cfg: Dict[str, Any]) -> int:
     """Validate, set up devices/ranks/outputs, then train or test. Returns the process exit code."""
     cfg = resolve(raw_cfg)
     device = resolve_device(str(cfg["sim_device"]))
+    cfg["cuda_graph"] = resolve_cuda_graph(cfg, device)
+    if cfg["cuda_graph"] and not device.startswith("cuda"):
+        raise ConfigError(f"cuda_graph=True needs a CUDA device, but sim_device={cfg['sim_device']} resolved to "
+                          f"{device} (no CUDA device visible); use cuda_graph=False on the CPU")
     dist_info = distributed.setup(bool(cfg["multi_gpu"]), device)
     if cfg["multi_gpu"] and device.startswith("cuda"):
         device = f"cuda:{dist_info.local_rank}"

@@ -11,9 +11,9 @@ import torch
 
 from isaac_rl.agents import Agent
 from isaac_rl.buffer import ReplayBuffer
-from isaac_rl.capture import compile_iteration
+from isaac_rl.capture import CudaGraphed, compile_iteration
 from isaac_rl.contract import VecEnv
-from isaac_rl.evaluate import evaluate
+from isaac_rl.evaluate import Evaluator
 from isaac_rl.nstep import NStepWindow
 
 
@@ -36,6 +36,9 @@ class TrainerConfig:
         compile: Run each learning iteration (act + env step + replay add + updates) as one ``torch.compile``d
             function: CUDA graphs on CUDA (``mode="reduce-overhead"``), inductor kernels on the CPU. Needs capturable
             parts (see :func:`isaac_rl.build.make_trainer`).
+        cuda_graph: Record one learning iteration as a CUDA graph with ``torch.cuda.graph`` and replay it for every
+            later one (CUDA only; the eager kernels, no compilation; see :class:`isaac_rl.capture.CudaGraphed`).
+            Needs capturable parts, like ``compile``.
     """
 
     max_iterations: int = 1000
@@ -49,6 +52,12 @@ class TrainerConfig:
     checkpoint_interval: int = 0
     seed: int = 0
     compile: bool = False
+    cuda_graph: bool = False
+
+    @property
+    def captured(self) -> bool:
+        """The learning iteration runs traced or recorded (``compile`` or ``cuda_graph``): capturable parts needed."""
+        return self.compile or self.cuda_graph
 
 
 class EpisodeStats:
@@ -122,9 +131,14 @@ class OffPolicyTrainer:
         self.last_eval: Dict[str, float] = {}
         self.stopped_by_signal = False
         self._learn: Callable[[Any], Dict[str, torch.Tensor]] = self._learning_iteration
+        self._evaluator: Optional[Evaluator] = None
         self._clock = torch.zeros((), device=env.device)  # env steps as a device float (compile=True epsilon)
+        if cfg.compile and cfg.cuda_graph:
+            raise ValueError("compile=True and cuda_graph=True are exclusive (compile records CUDA graphs on CUDA)")
         if cfg.compile:
             self._learn = compile_iteration(self._learning_iteration, self, env.device)
+        elif cfg.cuda_graph:
+            self._learn = CudaGraphed(self._learning_iteration, env.device)
 
     @property
     def env_steps(self) -> int:
@@ -156,8 +170,8 @@ class OffPolicyTrainer:
         return metrics
 
     def _learning_iteration(self, env_step: Any) -> Dict[str, torch.Tensor]:
-        """Act (exploring at ``env_step``: a host int, or a 0-d device tensor with ``compile``), step, store, update:
-        the unit that ``compile=True`` traces and, on CUDA, captures."""
+        """Act (exploring at ``env_step``: a host int, or a 0-d device tensor with ``compile``/``cuda_graph``), step,
+        store, update: the unit that ``compile=True`` traces and ``cuda_graph=True`` records."""
         self._store(self.agent.explore(self.obs, env_step))
         return self._updates()
 
@@ -171,7 +185,7 @@ class OffPolicyTrainer:
         """One iteration of the hot loop; no host syncs on CUDA. Returns the last update's device metrics."""
         cfg = self.cfg
         if self._learning:
-            if cfg.compile:
+            if cfg.captured:
                 self._clock.fill_(float(self.env_steps))  # a host scalar as a kernel argument: no sync
                 metrics = self._learn(self._clock)
             else:
@@ -192,9 +206,11 @@ class OffPolicyTrainer:
 
     def run_eval(self) -> Dict[str, float]:
         """Evaluate the deterministic policy; with no separate eval env, evaluate on the training env and reset it."""
-        env = self.eval_env if self.eval_env is not None else self.env
-        result = evaluate(env, self.agent.policy, seed=self.cfg.seed + 10_000 + self.iteration,
-                          target=self.cfg.eval_target if self.cfg.eval_early_out else None)
+        if self._evaluator is None:  # built once: persistent buffers and, with cuda_graph, the recorded chunk
+            env = self.eval_env if self.eval_env is not None else self.env
+            self._evaluator = Evaluator(env, self.agent.policy, cuda_graph=self.cfg.cuda_graph)
+        result = self._evaluator(seed=self.cfg.seed + 10_000 + self.iteration,
+                                 target=self.cfg.eval_target if self.cfg.eval_early_out else None)
         if self.eval_env is None:
             self.obs.copy_(self.env.reset())
         self.last_eval = result

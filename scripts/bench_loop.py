@@ -1,9 +1,10 @@
-"""Env-steps/s of the whole training loop (act + env step + replay add + updates), eager against ``compile=True``.
+"""Env-steps/s of the whole training loop (act + env step + replay add + updates): eager, ``compile=True`` and, on
+CUDA, ``cuda_graph=True``.
 
 Every timed iteration is a learning iteration of the shipped config (``learning_starts`` is set to one iteration),
 with ``num_envs`` envs and the config's batch size and updates per step; no evaluation, logging or checkpoint. The
-warm-up (tracing, compiling and, on CUDA, recording the graphs) is timed separately. The two modes are timed in
-alternating rounds and the medians printed, with the ratio compiled / eager.
+warm-up (tracing, compiling and, on CUDA, recording the graphs) is timed separately. The modes are timed in
+alternating rounds and the medians printed, with the ratio of each mode to eager.
 
     python scripts/bench_loop.py                                  # CPU, CartPole-v1/DQN, 4096 and 65536 envs
     python scripts/bench_loop.py --device cuda --cases CartPole-v1/DQN,Cartpole/DDPG --num-envs 4096,65536
@@ -31,11 +32,15 @@ from scripts.bench_train import CASES  # noqa: E402
 CFG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cfg")
 
 
-def build(case: str, num_envs: int, device: str, compiled: bool) -> Any:
-    """A trainer of the shipped config whose first iteration already learns."""
+MODES = {"eager": ["cuda_graph=False"], "compile": ["compile=True", "cuda_graph=False"],
+         "graph": ["cuda_graph=True"]}
+
+
+def build(case: str, num_envs: int, device: str, mode: str) -> Any:
+    """A trainer of the shipped config in ``mode`` (a key of MODES) whose first iteration already learns."""
     task, train, _ = CASES[case]
-    overrides = [f"task={task}", f"train={train}", f"num_envs={num_envs}", f"sim_device={device}", "seed=1",
-                 f"compile={compiled}", f"train.loop.learning_starts={num_envs}",
+    overrides = MODES[mode] + [f"task={task}", f"train={train}", f"num_envs={num_envs}", f"sim_device={device}",
+                               "seed=1", f"train.loop.learning_starts={num_envs}",
                  f"train.loop.buffer_size={max(100_000, 16 * num_envs)}"]
     with initialize_config_dir(config_dir=CFG_DIR, version_base=None):
         cfg = resolve(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
@@ -58,19 +63,22 @@ def timed(trainer: Any, iterations: int, device: str) -> float:
     return time.perf_counter() - start
 
 
-def bench(case: str, num_envs: int, device: str, iterations: int, rounds: int) -> Dict[str, float]:
+def bench(case: str, num_envs: int, device: str, iterations: int, rounds: int,
+          modes: List[str]) -> Dict[str, Dict[str, float]]:
+    """Per mode: env steps/s (median of ``rounds``), ratio to eager, warm-up seconds."""
     trainers, warmup = {}, {}
-    torch._dynamo.reset()  # a fresh trace per trainer
-    for mode in ("eager", "compiled"):
-        trainers[mode] = build(case, num_envs, device, mode == "compiled")
+    if hasattr(torch, "_dynamo"):
+        torch._dynamo.reset()  # a fresh trace per trainer
+    for mode in modes:
+        trainers[mode] = build(case, num_envs, device, mode)
         warmup[mode] = timed(trainers[mode], 12, device)  # the n-step window fills, graphs are traced/recorded
-    seconds: Dict[str, List[float]] = {"eager": [], "compiled": []}
+    seconds: Dict[str, List[float]] = {mode: [] for mode in modes}
     for _ in range(rounds):
-        for mode in ("eager", "compiled"):
+        for mode in modes:
             seconds[mode].append(timed(trainers[mode], iterations, device))
     rate = {mode: iterations * num_envs / statistics.median(s) for mode, s in seconds.items()}
-    return {"eager": rate["eager"], "compiled": rate["compiled"], "ratio": rate["compiled"] / rate["eager"],
-            "warmup_eager_s": warmup["eager"], "warmup_compiled_s": warmup["compiled"]}
+    return {mode: {"rate": rate[mode], "ratio": rate[mode] / rate["eager"], "warmup_s": warmup[mode]}
+            for mode in modes}
 
 
 def main() -> None:
@@ -81,7 +89,16 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=20, help="iterations per timed round")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds per mode (medians)")
     p.add_argument("--threads", type=int, default=0, help="CPU intra-op threads (0: torch's default)")
+    p.add_argument("--modes", default="", help=f"comma-separated, from {list(MODES)}; default eager,compile on the "
+                                                "CPU and eager,compile,graph on CUDA")
     args = p.parse_args()
+    cuda = args.device.startswith("cuda")
+    modes = [m for m in (args.modes or ("eager,compile,graph" if cuda else "eager,compile")).split(",") if m]
+    if "eager" in modes:
+        modes.remove("eager")
+    modes.insert(0, "eager")  # the reference of the ratios
+    if any(m not in MODES for m in modes) or ("graph" in modes and not cuda):
+        p.error(f"--modes {args.modes!r}: allowed {list(MODES)} ('graph' needs --device cuda)")
     if args.threads:
         torch.set_num_threads(args.threads)
     cases = [c for c in args.cases.split(",") if c]
@@ -90,13 +107,15 @@ def main() -> None:
         p.error(f"unknown cases {unknown}; allowed: {list(CASES)}")
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"{os.cpu_count()} CPUs"
     print(f"device={args.device} ({name}) torch={torch.__version__} threads={torch.get_num_threads()}")
-    print(f"{'case':>16} {'num_envs':>9} {'eager steps/s':>14} {'compiled steps/s':>17} {'ratio':>6} "
-          f"{'warm-up eager s':>16} {'warm-up compiled s':>19}")
+    head = f"{'case':>16} {'num_envs':>9}" + "".join(f" {m + ' steps/s':>16}" for m in modes)
+    head += "".join(f" {m + '/eager':>14}" for m in modes[1:]) + "".join(f" {'warm-up ' + m + ' s':>16}" for m in modes)
+    print(head)
     for case in cases:
         for n in (int(v) for v in args.num_envs.split(",")):
-            r = bench(case, n, args.device, args.iterations, args.rounds)
-            print(f"{case:>16} {n:>9} {r['eager']:>14.3e} {r['compiled']:>17.3e} {r['ratio']:>6.2f} "
-                  f"{r['warmup_eager_s']:>16.2f} {r['warmup_compiled_s']:>19.2f}", flush=True)
+            r = bench(case, n, args.device, args.iterations, args.rounds, modes)
+            row = f"{case:>16} {n:>9}" + "".join(f" {r[m]['rate']:>16.3e}" for m in modes)
+            row += "".join(f" {r[m]['ratio']:>14.2f}" for m in modes[1:])
+            print(row + "".join(f" {r[m]['warmup_s']:>16.2f}" for m in modes), flush=True)
 
 
 if __name__ == "__main__":

@@ -71,13 +71,14 @@ class TorchTask:
         return torch.tensor(value, dtype=self.dtype, device=self.device)
 
     def make_capturable(self) -> None:
-        """Switch ``step`` to its capture-safe form for ``compile=True``: the dense (static-shape) reset also on the
-        CPU, no NaN check of the actions (the learner's actions are finite; the check reads the tensor) and no
-        intra-op thread switching. The numbers stay those of the CUDA step, except that reset noise then comes from
-        torch's default generator (seeded by ``torch.manual_seed``; saved with the trainer's RNG state), the one
-        generator that CUDA graph replays advance. The state is then updated in place (one tensor at one address for
-        the env's life: a CUDA graph reads and writes it where it was recorded), so an ``obs`` that ``step`` or
-        ``reset`` returns may be a view of the state that the next ``step`` overwrites: copy what you keep."""
+        """Switch ``step`` to its capture-safe form (``compile=True``, ``cuda_graph=True``): the dense (static-shape)
+        reset also on the CPU, no NaN check of the actions (the learner's actions are finite; the check reads the
+        tensor) and no intra-op thread switching. The numbers stay those of the CUDA step, except that the noise of
+        the auto-resets in ``step`` then comes from torch's default generator (seeded by ``torch.manual_seed``; saved
+        with the trainer's RNG state), the one generator that CUDA graph replays advance. The state is then updated in
+        place (one tensor at one address for the env's life: a CUDA graph reads and writes it where it was recorded),
+        so an ``obs`` that ``step`` or ``reset`` returns may be a view of the state that the next ``step`` overwrites:
+        copy what you keep."""
         self._capturable = True
         self._check_values = False
         self._dense_reset = True
@@ -99,10 +100,11 @@ class TorchTask:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ contract
-    def _sample_reset(self, n: Optional[int] = None) -> torch.Tensor:
-        """Fresh initial states ``[S, n]`` (``n`` defaults to ``N``) from the task's uniform reset distribution."""
+    def _sample_reset(self, n: Optional[int] = None, own_generator: bool = False) -> torch.Tensor:
+        """Fresh initial states ``[S, n]`` (``n`` defaults to ``N``) from the task's uniform reset distribution, drawn
+        from the env's generator, or when capturable and not ``own_generator``, from torch's default one."""
         n = self.num_envs if n is None else n
-        gen = None if self._capturable else self._gen
+        gen = None if self._capturable and not own_generator else self._gen
         u = torch.rand((self.state_dim, n), generator=gen, device=self.device, dtype=self.dtype)
         return torch.addcmul(self._reset_min, u, self._reset_span)
 
@@ -118,10 +120,12 @@ class TorchTask:
         return obs if self.obs_clip is None else obs.clamp(self._obs_lo, self._obs_hi)
 
     def reset(self, seed: Optional[int] = None) -> torch.Tensor:
-        """Reset all envs (reseeding first if ``seed`` is given); returns float ``[N, obs_dim]``."""
+        """Reset all envs (reseeding first if ``seed`` is given); returns float ``[N, obs_dim]``. The noise comes from
+        the env's own generator also when capturable (a reset is never inside a captured region), so a seeded reset
+        gives the same states in every mode."""
         if seed is not None:
             self._gen.manual_seed(int(seed))
-        self._set_state(self._sample_reset())
+        self._set_state(self._sample_reset(own_generator=True))
         self.progress.zero_()
         return self._clip(self._observe(self.state))
 

@@ -110,6 +110,20 @@ def test_compile_rejects_what_it_cannot_trace(overrides, key):
         config("Pendulum", "PendulumDDPG", "compile=True", "train.algo.policy_delay=2")
 
 
+@pytest.mark.parametrize("overrides, key", [(["sim=gymnasium"], "sim='gymnasium'"),
+                                            (["multi_gpu=True"], "multi_gpu=True"),
+                                            (["compile=True"], "cuda_graph=True"),
+                                            (["cuda_graph=yes"], "cuda_graph='yes'")])
+def test_cuda_graph_rejects_what_it_cannot_record(overrides, key):
+    extra = [] if overrides == ["cuda_graph=yes"] else ["cuda_graph=True"]
+    with pytest.raises(ConfigError, match=f"invalid config: {key}"):
+        config("CartPole-v1", "CartPole-v1DQN", *extra, *overrides, device="cuda")
+    with pytest.raises(ConfigError, match="invalid config: sim_device='cpu'"):
+        config("CartPole-v1", "CartPole-v1DQN", "cuda_graph=True", device="cpu")
+    with pytest.raises(ConfigError, match="invalid config: train.algo.policy_delay=2"):
+        config("Pendulum", "PendulumDDPG", "cuda_graph=True", "train.algo.policy_delay=2", device="cuda")
+
+
 def test_capturable_loop_keeps_every_tensor_at_its_address():
     """A CUDA graph reads and writes the persistent tensors at the addresses it recorded, so the capturable loop must
     update them in place: none is rebound by steps with resets, a wrapping replay buffer, updates or an evaluation that
@@ -124,3 +138,25 @@ def test_capturable_loop_keeps_every_tensor_at_its_address():
     assert trainer.stats.sums[2] > 0 and trainer.agent.learner.num_updates > 0  # episodes ended, updates ran
     after = {name: t.data_ptr() for name, t in state_tensors(trainer).items()}
     assert [name for name in before if after[name] != before[name]] == []
+
+
+def test_cuda_graph_choice():
+    """cuda_graph=auto records the iteration wherever it can: CUDA, torch backend, one process, no compile, no
+    delayed actor step; True/False are taken as given."""
+    from isaac_rl.config import resolve_cuda_graph
+
+    def cfg(**kw):
+        base = {"cuda_graph": "auto", "sim": "torch", "multi_gpu": False, "compile": False,
+                "train": {"algo": {"name": "DDPG", "policy_delay": 1}}}
+        base.update(kw)
+        return base
+
+    assert resolve_cuda_graph(cfg(), "cuda:0") is True
+    assert resolve_cuda_graph(cfg(), "cpu") is False
+    assert resolve_cuda_graph(cfg(sim="gymnasium"), "cuda:0") is False
+    assert resolve_cuda_graph(cfg(multi_gpu=True), "cuda:0") is False
+    assert resolve_cuda_graph(cfg(compile=True), "cuda:0") is False
+    assert resolve_cuda_graph(cfg(train={"algo": {"name": "DDPG", "policy_delay": 2}}), "cuda:1") is False
+    assert resolve_cuda_graph(cfg(train={"algo": {"name": "DQN"}}), "cuda:1") is True
+    assert resolve_cuda_graph(cfg(cuda_graph=False), "cuda:0") is False
+    assert resolve_cuda_graph({}, "cuda:0") is False

@@ -52,6 +52,16 @@ def test_invalid_config_fails_before_training_naming_the_key(tmp_path, override,
     assert not (tmp_path / "bad").exists()
 
 
+def test_cuda_graph_without_a_cuda_device_fails_before_training(tmp_path):
+    """sim_device=auto resolves to the CPU when no CUDA device is visible; cuda_graph=True then fails naming both."""
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    proc = _run(["sim_device=auto", "rl_device=auto", "cuda_graph=True", "experiment=nographs"], tmp_path,
+                timeout=120, env=env)
+    assert proc.returncode != 0
+    assert "cuda_graph=True needs a CUDA device, but sim_device=auto resolved to cpu" in proc.stderr, proc.stderr
+    assert not (tmp_path / "nographs").exists()
+
+
 def test_sigterm_saves_and_resume_auto_continues(tmp_path):
     args = TRAIN + SMALL + [f"train_dir={tmp_path}", "experiment=pre", "max_iterations=1000000",
                             "train.loop.eval_interval=0"]
