@@ -69,6 +69,10 @@ class DDPG:
         self.critic = Critic(obs_dim, act_dim, hidden, self.device, layer_norm=layer_norm)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        # Target and online parameters in matching order, listed once: one multi-tensor Polyak update for both
+        # networks (building these lists from .parameters() took ~35 us per update on a 2-core CPU).
+        self._targets = list(self.actor_target.parameters()) + list(self.critic_target.parameters())
+        self._onlines = list(self.actor.parameters()) + list(self.critic.parameters())
         self.actor_optimizer = Adam(self.actor.parameters(), actor_lr, capturable=capturable)
         self.critic_optimizer = Adam(self.critic.parameters(), critic_lr, capturable=capturable)
         self.gamma, self.tau, self.policy_delay, self.max_grad_norm = gamma, tau, policy_delay, max_grad_norm
@@ -121,8 +125,7 @@ class DDPG:
             actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean()
             self._step(self.actor_optimizer, actor_loss, self.actor)
             self._last_actor_loss = actor_loss.detach()
-            polyak_update(self.actor_target.parameters(), self.actor.parameters(), self.tau)
-            polyak_update(self.critic_target.parameters(), self.critic.parameters(), self.tau)
+            polyak_update(self._targets, self._onlines, self.tau)
         return {"losses/critic_loss": critic_loss.detach(), "losses/actor_loss": self._last_actor_loss,
                 "losses/q_values": q_sa.detach().mean()}
 

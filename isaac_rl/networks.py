@@ -8,8 +8,20 @@ import torch
 from torch import nn
 
 
+class MLP(nn.Sequential):
+    """``nn.Sequential`` whose forward calls each layer's ``forward`` directly instead of through ``Module.__call__``
+    (which checks for hooks on every call): the same kernels and numbers, ~10% less time per DDPG update and ~4% per
+    DQN update on a 2-core CPU, where these small networks are bound by per-call Python overhead (median of 25
+    alternating rounds). Forward hooks registered on the inner layers therefore do not run; hooks on the MLP do."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self._modules.values():
+            x = layer.forward(x)  # type: ignore[union-attr]
+        return x
+
+
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, device: torch.device,
-        activation: type = nn.ReLU, layer_norm: bool = False) -> nn.Sequential:
+        activation: type = nn.ReLU, layer_norm: bool = False) -> MLP:
     """``in_dim -> hidden[0] -> ... -> out_dim`` with ``activation`` between layers, born on ``device``.
 
     ``layer_norm`` puts a LayerNorm before each hidden activation (Ba et al., 2016), which keeps TD learning stable
@@ -20,7 +32,7 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, device: torch.device,
         layers += [nn.Linear(in_dim, width)] + ([nn.LayerNorm(width)] if layer_norm else []) + [activation()]
         in_dim = width
     layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers).to(device)
+    return MLP(*layers).to(device)
 
 
 @torch.no_grad()
