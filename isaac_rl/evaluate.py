@@ -31,7 +31,7 @@ class Evaluator:
             raise ValueError(f"check_every must be >= 1, got {check_every}")
         n, device = env.num_envs, env.device
         self.env, self.policy, self.check_every = env, policy, check_every
-        self.obs = torch.zeros((n, env.obs_dim), device=device)
+        self.obs: Optional[torch.Tensor] = None  # [N, obs_dim] in the env's dtype, allocated by the first reset
         self.ret, self.length, self.final_ret, self.final_len = (torch.zeros(n, device=device) for _ in range(4))
         self.finished = torch.zeros(n, dtype=torch.bool, device=device)
         self._chunk: Callable[[], None] = lambda: self._steps(check_every)
@@ -40,6 +40,7 @@ class Evaluator:
 
     def _steps(self, k: int) -> None:
         """``k`` env steps of the policy; first-episode returns and lengths are kept in ``final_ret``/``final_len``."""
+        assert self.obs is not None
         for _ in range(k):
             out = self.env.step(self.policy(self.obs))
             self.ret += out.reward.float()
@@ -67,7 +68,11 @@ class Evaluator:
         """
         env, limit = self.env, self.env.max_episode_steps
         reward_max = getattr(env, "reward_max", None) if target is not None else None
-        self.obs.copy_(env.reset(seed))
+        first = env.reset(seed)
+        if self.obs is None:
+            self.obs = first.clone()
+        else:
+            self.obs.copy_(first)
         for t in (self.ret, self.length, self.final_ret, self.final_len):
             t.zero_()
         self.finished.zero_()

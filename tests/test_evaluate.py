@@ -79,3 +79,18 @@ def test_an_evaluator_reused_gives_the_fresh_result_also_with_a_capturable_env()
         assert evaluator(seed=3, target=475.0)["eval/complete"] == 0.0  # cut short, buffers left mid-episode
         assert evaluator(seed=3) == fresh
 
+
+
+def test_evaluator_keeps_the_env_dtype():
+    """A float64 torch task (the parity tests' precision) is evaluated on float64 observations, not cast to float32."""
+    from isaac_rl.evaluate import Evaluator
+
+    env = make_task("CartPole-v1", num_envs=8, seed=0, dtype=torch.float64)
+    seen = []
+
+    def policy(obs):
+        seen.append(obs.dtype)
+        return half_balanced(obs)
+
+    result = Evaluator(env, policy)(seed=3)
+    assert set(seen) == {torch.float64} and result["eval/complete"] == 1.0
