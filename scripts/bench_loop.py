@@ -41,7 +41,7 @@ def build(case: str, num_envs: int, device: str, mode: str) -> Any:
     task, train, _ = CASES[case]
     overrides = MODES[mode] + [f"task={task}", f"train={train}", f"num_envs={num_envs}", f"sim_device={device}",
                                "seed=1", f"train.loop.learning_starts={num_envs}",
-                 f"train.loop.buffer_size={max(100_000, 16 * num_envs)}"]
+                               f"train.loop.buffer_size={max(100_000, 16 * num_envs)}"]
     with initialize_config_dir(config_dir=CFG_DIR, version_base=None):
         cfg = resolve(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
     trainer, _, _ = make_trainer(cfg, device, eval_env=False, verbose=False)
