@@ -71,14 +71,26 @@ def compile_iteration(fn: IterationFn, trainer: Any, device: torch.device) -> It
     return torch.compile(fn, dynamic=False)  # static shapes: a trainer's shapes never change
 
 
+def run_on_side_stream(fn: Callable[[], Any], device: torch.device) -> Any:
+    """``fn()`` on a fresh CUDA stream ordered after the current stream's work and before its later work: the warm-up
+    before recording a CUDA graph (lazy cuBLAS/autograd set-up must not happen during recording, see "CUDA Graphs" in
+    the CUDA semantics notes of the torch docs)."""
+    current = torch.cuda.current_stream(device)
+    side = torch.cuda.Stream(device)
+    side.wait_stream(current)
+    with torch.cuda.stream(side):
+        out = fn()
+    current.wait_stream(side)
+    return out
+
+
 class CudaGraphed:
     """``fn(*args)`` recorded as one CUDA graph and replayed: each call runs ``fn`` exactly once.
 
-    The first ``warmup`` calls run eagerly on a side stream (lazy cuBLAS/autograd set-up must not happen during
-    recording, see "CUDA Graphs" in the CUDA semantics notes of the torch docs); the next call records ``fn`` (which
-    executes nothing) and replays the recording; later calls only replay. ``args`` must be the same tensors on every
-    call (their values may change between calls). The return value is the graph's static outputs, overwritten by
-    the next replay.
+    The first ``warmup`` calls run eagerly on a side stream (:func:`run_on_side_stream`); the next call records ``fn``
+    (which executes nothing) and replays the recording; later calls only replay. ``args`` must be the same tensors on
+    every call (their values may change between calls). The return value is the graph's static outputs, overwritten
+    by the next replay.
 
     Random numbers come from torch's default CUDA generator, whose state ``torch.cuda.graph`` registers: every replay
     draws fresh numbers, the same ones the eager kernels would draw at that generator offset.
@@ -94,15 +106,9 @@ class CudaGraphed:
 
     def __call__(self, *args: Any) -> Any:
         if self.graph is None:
-            current = torch.cuda.current_stream(self.device)
             if self._eager_calls < self.warmup:
                 self._eager_calls += 1
-                side = torch.cuda.Stream(self.device)
-                side.wait_stream(current)
-                with torch.cuda.stream(side):
-                    out = self.fn(*args)
-                current.wait_stream(side)
-                return out
+                return run_on_side_stream(lambda: self.fn(*args), self.device)
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
                 self.outputs = self.fn(*args)

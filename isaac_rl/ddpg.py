@@ -54,8 +54,8 @@ class DDPG:
         max_grad_norm: Gradient clipping norm (0 disables).
         layer_norm: LayerNorm in the critic's hidden layers (steadier TD learning at high learning rates).
         capturable: Device-side update counter and capturable Adam, so one traced or CUDA-graph-captured ``update``
-            is valid for all updates (``compile=True``); needs ``policy_delay == 1`` (a delayed actor step is a host
-            decision per update).
+            is valid for all updates (``compile=True``, ``cuda_graph=True``); needs ``policy_delay == 1`` (a delayed
+            actor step is a host decision per update).
     """
 
     def __init__(self, obs_dim: int, act_dim: int, device: torch.device, hidden: Sequence[int] = (64, 64),
@@ -63,7 +63,8 @@ class DDPG:
                  policy_delay: int = 1, max_grad_norm: float = 0.0, layer_norm: bool = False,
                  capturable: bool = False) -> None:
         if capturable and policy_delay != 1:
-            raise ValueError(f"compile=True (capturable DDPG) needs policy_delay=1, got policy_delay={policy_delay}")
+            raise ValueError(f"capturable DDPG (compile=True, cuda_graph=True) needs policy_delay=1, got "
+                             f"policy_delay={policy_delay}")
         self.device, self.act_dim = canonical_device(device), act_dim
         self.actor = Actor(obs_dim, act_dim, hidden, self.device)
         self.critic = Critic(obs_dim, act_dim, hidden, self.device, layer_norm=layer_norm)

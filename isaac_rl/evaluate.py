@@ -76,16 +76,8 @@ class Evaluator:
         for t in (self.ret, self.length, self.final_ret, self.final_len):
             t.zero_()
         self.finished.zero_()
-        t = 0
-        while t < limit:
-            k = min(self.check_every, limit - t)
-            if k == self.check_every:
-                self._chunk()
-            else:  # the last, shorter chunk (limit not a multiple of check_every) runs eagerly
-                self._steps(k)
-            t += k
-            if t % self.check_every:
-                break
+        for t in range(self.check_every, limit + 1, self.check_every):
+            self._chunk()
             if bool(self.finished.all()):
                 break
             if reward_max is not None and target is not None:
@@ -94,6 +86,8 @@ class Evaluator:
                 bound = float(best.mean())
                 if bound < target:
                     return {"eval/complete": 0.0, "eval/return_bound": bound, "eval/steps": float(t)}
+        else:  # the steps after the last check (limit not a multiple of check_every), eagerly, with no check after
+            self._steps(limit % self.check_every)
         final_ret = self.final_ret
         stats = torch.stack((final_ret.mean(), final_ret.std(unbiased=False), final_ret.min(), self.final_len.mean()))
         mean, std, low, mean_len = stats.tolist()

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from isaac_rl.capture import run_on_side_stream
 from isaac_rl.contract import StepOut, canonical_device
 
 
@@ -41,12 +42,7 @@ class StepGraph:
         env.make_capturable()
         self.env, self.actions = env, actions
         state, progress = env.state.clone(), env.progress.clone()
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
-            for k in range(min(2, len(actions))):
-                env.step(actions[k])
-        torch.cuda.current_stream(device).wait_stream(side)
+        run_on_side_stream(lambda: [env.step(a) for a in actions[:2]], device)
         env.state.copy_(state)  # capturable: the state is updated in place, at the address the graph records
         env.progress.copy_(progress)
         self.graph = torch.cuda.CUDAGraph()

@@ -132,7 +132,7 @@ class OffPolicyTrainer:
         self.stopped_by_signal = False
         self._learn: Callable[[Any], Dict[str, torch.Tensor]] = self._learning_iteration
         self._evaluator: Optional[Evaluator] = None
-        self._clock = torch.zeros((), device=env.device)  # env steps as a device float (compile=True epsilon)
+        self._clock = torch.zeros((), device=env.device)  # env steps as a device float (captured epsilon)
         if cfg.compile and cfg.cuda_graph:
             raise ValueError("compile=True and cuda_graph=True are exclusive (compile records CUDA graphs on CUDA)")
         if cfg.compile:

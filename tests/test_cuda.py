@@ -38,8 +38,8 @@ def _trainer(learn):
     return trainer_for("CartPole-v1", "CartPole-v1DQN", device="cuda", learn=learn)
 
 
-def _compiled_run(trainer):
-    """30 iterations of ``trainer`` (20 warm-up: trace, compile, record), the last 10 under
+def _run_checked(trainer):
+    """30 iterations of ``trainer`` (the first 20 also warm up: trace, compile or record), the last 10 under
     ``set_sync_debug_mode("error")``; returns every number the loop carries."""
     from tests.test_capture import run, state_tensors
 
@@ -60,8 +60,8 @@ def test_cuda_graph_capture_of_the_iteration_matches_eager():
     replays draw fresh random numbers. (Inductor's fused kernels round differently and may order independent random
     draws differently, so over many iterations its trajectories differ from eager ones; see the next test.)"""
     torch._dynamo.reset()
-    eager = _compiled_run(_trainer(None))
-    graphed = _compiled_run(_trainer(
+    eager = _run_checked(_trainer(None))
+    graphed = _run_checked(_trainer(
         lambda t: torch.compile(t._learning_iteration, backend="cudagraphs", dynamic=False)))
     for name in eager:
         assert torch.allclose(eager[name].double(), graphed[name].double(), rtol=1e-5, atol=1e-6), name
@@ -73,7 +73,7 @@ def test_compiled_iteration_runs_as_cuda_graphs_without_host_syncs():
     torch._dynamo.reset()
     trainer = _trainer(lambda t: t._learn)
     initial = trainer.agent.learner.q[0].weight.detach().clone()
-    compiled = _compiled_run(trainer)
+    compiled = _run_checked(trainer)
     assert torch._dynamo.utils.counters["inductor"]["cudagraph_skips"] == 0
     assert trainer.agent.learner.num_updates > 40
     assert all(bool(t.double().isfinite().all()) for t in compiled.values())
@@ -90,16 +90,16 @@ def test_recorded_iteration_replays_the_eager_numbers(task, train):
     from isaac_rl.capture import CudaGraphed
     from tests.test_capture import trainer_for
 
-    eager = _compiled_run(trainer_for(task, train, device="cuda"))
+    eager = _run_checked(trainer_for(task, train, device="cuda"))
     trainer = trainer_for(task, train, device="cuda", learn=lambda t: CudaGraphed(t._learning_iteration,
                                                                                        t.env.device))
-    initial = {k: v.clone() for k, v in trainer.agent.learner.state_dict()["critic" if task == "Pendulum" else
-                                                                              "q"].items()}
-    graphed = _compiled_run(trainer)
+    net_name = "critic" if task == "Pendulum" else "q"
+    initial = {k: v.clone() for k, v in trainer.agent.learner.state_dict()[net_name].items()}
+    graphed = _run_checked(trainer)
     assert trainer._learn.graph is not None and trainer.agent.learner.num_updates > 40
     for name in eager:
         assert torch.allclose(eager[name].double(), graphed[name].double(), rtol=1e-5, atol=1e-6), name
-    net = trainer.agent.learner.state_dict()["critic" if task == "Pendulum" else "q"]
+    net = trainer.agent.learner.state_dict()[net_name]
     assert max((net[k] - initial[k]).abs().max() for k in initial) > 1e-3, "the networks never changed"
 
 
