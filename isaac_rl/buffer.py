@@ -109,6 +109,11 @@ class ReplayBuffer:
         return 4 * 2 * obs_dim + (8 if action_dim == 0 else 4 * action_dim) + 4 + 4 + 4
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the preallocated storage (what a full buffer adds to a checkpoint)."""
+        return sum(getattr(self, name).numel() * getattr(self, name).element_size() for name in self._fields)
+
+    @property
     def ptr(self) -> int:
         """Next write position (host sync with ``capturable``)."""
         return int(self._ptr_t.item()) if self.capturable else self._ptr

@@ -13,6 +13,7 @@ from isaac_rl.config import resolve_cuda_graph
 from isaac_rl.contract import VecEnv
 from isaac_rl.ddpg import DDPG
 from isaac_rl.dqn import DQN
+from isaac_rl.errors import ConfigError
 from isaac_rl.noise import GaussianNoise, OUNoise
 from isaac_rl.nstep import NStepWindow
 from isaac_rl.trainer import OffPolicyTrainer, TrainerConfig
@@ -20,9 +21,19 @@ from tasks import make_task
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda:0"`` when CUDA is available, else ``"cpu"``; other values pass through."""
+    """``"auto"`` -> ``"cuda:0"`` when CUDA is available, else ``"cpu"``; ``cuda``/``cuda:K`` must name a visible
+    device (:class:`ConfigError` otherwise, before any work)."""
     if device in ("auto", "", None):
         return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"invalid config: sim_device={device!r}; allowed: cpu or auto (no CUDA device is "
+                              "visible to torch here: torch.cuda.is_available() is False)")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= count:
+            raise ConfigError(f"invalid config: sim_device={device!r}; allowed: cpu, auto or cuda:0 to "
+                              f"cuda:{count - 1} ({count} CUDA device(s) visible)")
     return device
 
 

@@ -10,9 +10,23 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import torch
+
+from isaac_rl.errors import CheckpointError, DivergedError
+
+# Settings a resumed run may change: how long and how it runs, where it logs. Any other difference (task, physics,
+# algorithm, network, num_envs, buffer) cannot apply to a checkpoint's state and is refused.
+RESUMABLE_CHANGES = (
+    "experiment", "train_dir", "checkpoint", "resume", "overwrite", "debug", "test", "max_iterations",
+    "train.loop.max_iterations", "train.loop.log_interval", "train.loop.eval_interval", "train.loop.eval_target",
+    "train.loop.eval_early_out", "train.loop.checkpoint_interval", "train.loop.verify_episodes", "train.eval_envs",
+    "num_eval_envs", "sim_device", "rl_device", "compile", "cuda_graph", "torch_threads", "torch_deterministic",
+    "headless", "graphics_device_id", "multi_gpu", "seed", "wandb_activate", "wandb_group", "wandb_name",
+    "wandb_entity", "wandb_project", "wandb_tags")
+# What a policy needs to be rebuilt (play, test, export): the network's input, output and shape.
+POLICY_KEYS = ("task.name", "train.algo.name", "train.algo.hidden", "train.algo.layer_norm", "train.algo.efforts")
 
 
 def save_atomic(obj: Dict[str, Any], path: str) -> None:
@@ -41,18 +55,121 @@ def save_atomic(obj: Dict[str, Any], path: str) -> None:
 
 
 def load(path: str, device: Optional[str] = None) -> Dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` (no arbitrary code), mapping tensors to ``device``."""
+    """Load a checkpoint with ``weights_only=True`` (no arbitrary code), mapping tensors to ``device``.
+
+    A missing path, a folder, or a file torch cannot read as a checkpoint (empty, truncated, random bytes, pickled
+    objects) raises :class:`CheckpointError` naming the path.
+    """
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint={path!r} is a folder, not a checkpoint file; give a .pt file such as "
+                              f"{os.path.join(path, 'nn', 'last.pt')}")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint={path!r} does not exist")
+        raise CheckpointError(f"checkpoint={path!r} does not exist")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"checkpoint={path!r} is not a checkpoint of this trainer (the file is empty)")
     try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except TypeError:  # torch < 1.13 has no weights_only
-        return torch.load(path, map_location=device)
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises many types for bad files; the details are not the user's to fix
+        kind = "truncated or corrupt" if "zip" in str(err).lower() or "archive" in str(err).lower() else "unreadable"
+        raise CheckpointError(f"checkpoint={path!r} is not a checkpoint of this trainer (the file is {kind}: "
+                              f"{type(err).__name__})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("trainer"), dict):
+        raise CheckpointError(f"checkpoint={path!r} is not a checkpoint of this trainer (no trainer state in it)")
+    return state
+
+
+def tensors(obj: Any) -> Iterator[torch.Tensor]:
+    """Every tensor inside nested dicts/lists/tuples."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, Mapping):
+        for value in obj.values():
+            yield from tensors(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from tensors(value)
+
+
+def all_finite(obj: Any) -> bool:
+    """Every floating-point tensor inside ``obj`` (nested dicts/lists) is finite; one host read."""
+    flags = [torch.isfinite(t).all() for t in tensors(obj) if t.is_floating_point() and t.numel()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def read(path: str, device: Optional[str], purpose: str, cfg: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Load a run checkpoint for ``purpose`` (``"resume"``, ``"test"``, ``"play"``, ``"export"``) and check it fits.
+
+    Refused with :class:`CheckpointError`: files :func:`load` refuses; checkpoints without a stored config; a policy
+    checkpoint (``nn/best.pt``) for ``resume``; non-finite weights; with ``cfg``, a stored config whose task,
+    algorithm or network (any setting outside :data:`RESUMABLE_CHANGES` for ``resume``) differs from ``cfg``.
+    """
+    state = load(path, device)
+    if not isinstance(state.get("config"), dict) or not isinstance(state["trainer"].get("agent"), dict):
+        raise CheckpointError(f"checkpoint={path!r} is not a checkpoint of this trainer (no config or agent in it)")
+    if purpose == "resume" and state.get("kind", "full") != "full":
+        raise CheckpointError(f"checkpoint={path!r} holds a policy only (the best evaluation); it can be played, "
+                              "tested and exported but not resumed: resume from nn/last.pt")
+    if not all_finite(state["trainer"]["agent"]):
+        raise CheckpointError(f"checkpoint={path!r} holds non-finite (NaN/inf) network weights: the run that wrote "
+                              f"it diverged; refusing to {purpose} it")
+    if cfg is not None:
+        keys = None if purpose == "resume" else POLICY_KEYS
+        diff = differences(state["config"], cfg, only=keys)
+        if purpose == "resume":
+            diff = [d for d in diff if d[0] not in RESUMABLE_CHANGES]
+        if diff:
+            shown = "; ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, a, b in diff[:6])
+            more = f" (and {len(diff) - 6} more)" if len(diff) > 6 else ""
+            advice = (" a resumed run can change only how long and how it runs (max_iterations, intervals, "
+                      "eval settings, device, logging); start a new experiment= for other settings" if
+                      purpose == "resume" else f" {purpose} it with the task and train config it was trained with")
+            raise CheckpointError(f"checkpoint={path!r} was written by a run with other settings: {shown}{more};"
+                                  f"{advice}")
+    return state
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """Nested config -> ``{"train.algo.lr": ...}``."""
+    out: Dict[str, Any] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any],
+                only: Optional[Tuple[str, ...]] = None) -> List[Tuple[str, Any, Any]]:
+    """``(key, old value, new value)`` for every dotted key whose value differs (``only``: just those keys)."""
+    a, b = flatten(old), flatten(new)
+    keys = sorted(set(a) | set(b)) if only is None else list(only)
+    missing = object()
+    diff = []
+    for key in keys:
+        x, y = a.get(key, missing), b.get(key, missing)
+        if x != y:
+            diff.append((key, None if x is missing else x, None if y is missing else y))
+    return diff
+
+
+def save_checked(obj: Dict[str, Any], path: str) -> None:
+    """:func:`save_atomic` after checking the agent's weights are finite: a diverged run never replaces a good file."""
+    if not all_finite(obj["trainer"]["agent"]):
+        raise DivergedError(f"not saving {path}: the network weights are non-finite (NaN/inf); the previous "
+                            "checkpoint there (if any) is kept")
+    save_atomic(obj, path)
 
 
 def latest(run_dir: str) -> Optional[str]:
-    """The newest complete checkpoint under ``run_dir/nn`` (temporary files are ignored), or ``None``."""
-    files = [f for f in glob.glob(os.path.join(run_dir, "nn", "*.pt")) if not os.path.basename(f).startswith(".tmp")]
+    """The checkpoint to resume ``run_dir`` from: ``nn/last.pt``, else the newest other full checkpoint under
+    ``run_dir/nn`` (temporary files and the policy-only ``best.pt`` are ignored), or ``None``."""
+    last = os.path.join(run_dir, "nn", "last.pt")
+    if os.path.isfile(last):
+        return last
+    files = [f for f in glob.glob(os.path.join(run_dir, "nn", "*.pt"))
+             if not os.path.basename(f).startswith(".tmp") and os.path.basename(f) != "best.pt"]
     return max(files, key=os.path.getmtime) if files else None
 
 

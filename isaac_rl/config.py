@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Dict, Mapping
 
+from isaac_rl.errors import ConfigError
 from tasks import SIMS, TASKS
 
-
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the key, the value and what is allowed."""
+__all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph"]
 
 
 def _need(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -21,7 +22,17 @@ def _int(value: Any) -> bool:
 
 
 def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (NaN and infinities are never meaningful settings here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+SEED_MAX = 2 ** 62  # eval and verification seeds are offsets of seed; all stay inside torch's 64-bit range
+BOOL_KEYS = ("test", "compile", "torch_deterministic", "multi_gpu", "wandb_activate", "headless", "overwrite", "debug")
+# task.env keys of the torch backend with their meaning-preserving ranges (see tasks/cartpole.py, tasks/pendulum.py).
+POSITIVE_ENV = ("dt", "max_effort", "cart_mass", "pole_mass", "reset_dist", "pole_com")
+NONNEGATIVE_ENV = ("pole_inertia",)
+FINITE_ENV = ("gravity",)
+POSITIVE_INT_ENV = ("max_episode_steps", "substeps")
 
 
 def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
@@ -49,10 +60,18 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _need(sim in TASKS[task], "sim", sim, f"{list(TASKS[task])} for task {task}")
     _need(_int(cfg["num_envs"]) and 1 <= cfg["num_envs"] <= 1 << 30, "num_envs", cfg["num_envs"],
           "an integer in [1, 2**30]")
-    _need(_int(cfg["seed"]) and cfg["seed"] >= 0, "seed", cfg["seed"], "an integer >= 0")
+    _need(_int(cfg["seed"]) and 0 <= cfg["seed"] < SEED_MAX, "seed", cfg["seed"], "an integer in [0, 2**62)")
+    for key in BOOL_KEYS:
+        if key in cfg:
+            _need(isinstance(cfg[key], bool), key, cfg[key], "True or False")
+    _validate_task_env(cfg["task"].get("env") or {})
     device = str(cfg["sim_device"])
-    _need(device == "auto" or device == "cpu" or device.startswith("cuda"), "sim_device", device,
+    _need(re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", device) is not None, "sim_device", device,
           "auto, cpu, cuda or cuda:K")
+    experiment = str(cfg.get("experiment", "") or "")
+    _need(not experiment.startswith(("/", "~")) and ".." not in experiment.replace("\\", "/").split("/"),
+          "experiment", experiment, f"a folder name inside train_dir ({cfg.get('train_dir', 'runs')}), no '..' or "
+          "absolute path (set train_dir to write elsewhere)")
     _need(str(cfg["rl_device"]) == device, "rl_device", cfg["rl_device"],
           f"the same device as sim_device ({device}); data never leaves the simulation device")
     _need(cfg["resume"] in ("", "auto"), "resume", cfg["resume"], "'' or auto")
@@ -86,9 +105,23 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _need(loop["buffer_size"] >= cfg["num_envs"], "train.loop.buffer_size", loop["buffer_size"],
           f"at least num_envs ({cfg['num_envs']}) transitions")
     _need(loop["eval_target"] is None or _num(loop["eval_target"]), "train.loop.eval_target", loop["eval_target"],
-          "null or a number")
+          "null or a finite number")
     _need(isinstance(loop.get("eval_early_out", True), bool), "train.loop.eval_early_out", loop.get("eval_early_out"),
           "True or False")
+
+
+def _validate_task_env(env: Mapping[str, Any]) -> None:
+    """Physical constants that would make the simulation meaningless (non-finite, zero or negative) fail here."""
+    for key, value in env.items():
+        name = f"task.env.{key}"
+        if key in POSITIVE_ENV:
+            _need(_num(value) and value > 0, name, value, "a finite number > 0")
+        elif key in NONNEGATIVE_ENV:
+            _need(_num(value) and value >= 0, name, value, "a finite number >= 0")
+        elif key in FINITE_ENV:
+            _need(_num(value), name, value, "a finite number")
+        elif key in POSITIVE_INT_ENV:
+            _need(_int(value) and value >= 1, name, value, "an integer >= 1")
 
 
 def _validate_algo(algo: Mapping[str, Any]) -> None:
@@ -97,6 +130,8 @@ def _validate_algo(algo: Mapping[str, Any]) -> None:
     _need(isinstance(algo["hidden"], (list, tuple)) and len(algo["hidden"]) >= 1
           and all(_int(h) and h >= 1 for h in algo["hidden"]), "train.algo.hidden", algo["hidden"],
           "a non-empty list of positive integers")
+    double = algo.get("double_dqn", False)
+    _need(isinstance(double, bool), "train.algo.double_dqn", double, "True or False")
     _need(_num(algo["gamma"]) and 0.0 <= algo["gamma"] <= 1.0, "train.algo.gamma", algo["gamma"], "a number in [0, 1]")
     _need(_num(algo["tau"]) and 0.0 < algo["tau"] <= 1.0, "train.algo.tau", algo["tau"], "a number in (0, 1]")
     _need(_num(algo["max_grad_norm"]) and algo["max_grad_norm"] >= 0, "train.algo.max_grad_norm",
@@ -107,7 +142,7 @@ def _validate_algo(algo: Mapping[str, Any]) -> None:
     _need(_int(n_step) and 1 <= n_step <= 100, "train.algo.n_step", n_step, "an integer in [1, 100]")
     lrs = ("lr",) if name == "DQN" else ("actor_lr", "critic_lr")
     for key in lrs:
-        _need(_num(algo[key]) and algo[key] > 0, f"train.algo.{key}", algo[key], "a number > 0")
+        _need(_num(algo[key]) and algo[key] > 0, f"train.algo.{key}", algo[key], "a finite number > 0")
     if name == "DQN":
         _need(algo["loss"] in ("huber", "mse"), "train.algo.loss", algo["loss"], "huber or mse")
         efforts = algo["efforts"]
@@ -121,7 +156,9 @@ def _validate_algo(algo: Mapping[str, Any]) -> None:
     else:
         _need(algo["noise"] in ("gaussian", "ou"), "train.algo.noise", algo["noise"], "gaussian or ou")
         _need(_num(algo["noise_sigma"]) and algo["noise_sigma"] >= 0, "train.algo.noise_sigma", algo["noise_sigma"],
-              "a number >= 0")
+              "a finite number >= 0")
+        _need(_num(algo.get("ou_theta", 0.15)) and algo.get("ou_theta", 0.15) >= 0, "train.algo.ou_theta",
+              algo.get("ou_theta"), "a finite number >= 0")
         _need(_int(algo["policy_delay"]) and algo["policy_delay"] >= 1, "train.algo.policy_delay",
               algo["policy_delay"], "an integer >= 1")
 

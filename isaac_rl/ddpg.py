@@ -134,6 +134,11 @@ class DDPG:
         """Deterministic action ``mu(s)`` for evaluation."""
         return self.act(obs)
 
+    def modules(self) -> Dict[str, nn.Module]:
+        """The learner's networks by name (online and target)."""
+        return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
+                "critic_target": self.critic_target}
+
     def state_dict(self) -> Dict[str, Any]:
         """Networks, targets, optimizers and update counter."""
         return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),

@@ -7,6 +7,7 @@ from typing import Any, Dict, Sequence, Union
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from isaac_rl.buffer import Batch
 from isaac_rl.contract import canonical_device
@@ -118,6 +119,10 @@ class DQN:
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         """Deterministic (greedy) action indices for evaluation."""
         return self.act(obs, 0.0)
+
+    def modules(self) -> Dict[str, nn.Module]:
+        """The learner's networks by name (online and target)."""
+        return {"q": self.q, "q_target": self.q_target}
 
     def state_dict(self) -> Dict[str, Any]:
         """Networks, optimizer and update counter."""

@@ -27,7 +27,8 @@ class RunLogger:
         self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
-            self._tb = SummaryWriter(os.path.join(run_dir, "summaries"))
+            # A resume purges events an interrupted run logged after its checkpoint: one step series per tag.
+            self._tb = SummaryWriter(os.path.join(run_dir, "summaries"), purge_step=start_step or None)
         self._wandb = wandb_run
         self._bar = None
         if progress if progress is not None else sys.stderr.isatty():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import uuid
 from typing import Any, Dict, Optional
@@ -13,40 +12,23 @@ import torch
 import yaml
 
 from isaac_rl import checkpoint, distributed
+from isaac_rl import run_dir as folders
 from isaac_rl.build import make_trained_agent, make_trainer, resolve_device
-from isaac_rl.config import ConfigError, resolve, resolve_cuda_graph
+from isaac_rl.config import resolve, resolve_cuda_graph
+from isaac_rl.errors import ConfigError, RunDirError
 from isaac_rl.evaluate import evaluate
 from isaac_rl.logger import RunLogger
 from isaac_rl.optim import Adam
+from isaac_rl.run_dir import run_dir_of
+from isaac_rl.signals import StopFlag
 from isaac_rl.trainer import OffPolicyTrainer
 
-
-class StopFlag:
-    """Set by SIGTERM/SIGUSR1 (cluster preemption); the trainer polls it at log intervals, saves and exits."""
-
-    def __init__(self) -> None:
-        self.signal: Optional[int] = None
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.signal = signum
-
-    def __call__(self) -> bool:
-        return self.signal is not None
+__all__ = ["main", "run_dir_of"]
 
 
-def run_dir_of(cfg: Dict[str, Any]) -> str:
-    """``<train_dir>/<experiment>``; the default experiment name is ``<train.name>_seed<seed>``, or
-    ``<train.name>_sweep<sweep id>_<run id>`` inside a wandb sweep agent (so sweep runs never share a folder)."""
-    name = cfg["experiment"] or f"{cfg['train']['name']}_seed{cfg['seed']}"
-    if not cfg["experiment"] and os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID"):
-        name = f"{cfg['train']['name']}_sweep{os.environ['WANDB_SWEEP_ID']}_{os.environ['WANDB_RUN_ID']}"
-    return os.path.join(cfg["train_dir"], name)
-
-
-def _init_wandb(cfg: Dict[str, Any], run_dir: str) -> Any:
-    """Start (or resume, same id) a wandb run; ``WANDB_MODE=offline`` works with no network."""
+def _init_wandb(cfg: Dict[str, Any], run_dir: str, resuming: bool) -> Any:
+    """Start a wandb run with a fresh id, or continue the folder's run (same id) when ``resuming``;
+    ``WANDB_MODE=offline`` works with no network."""
     try:
         import wandb
     except ImportError as err:
@@ -54,7 +36,7 @@ def _init_wandb(cfg: Dict[str, Any], run_dir: str) -> Any:
     id_file = os.path.join(run_dir, "wandb_id.txt")
     if os.environ.get("WANDB_RUN_ID"):  # a sweep agent (or the user) chose the run id
         run_id = os.environ["WANDB_RUN_ID"]
-    elif os.path.exists(id_file):
+    elif resuming and os.path.exists(id_file):
         with open(id_file) as f:
             run_id = f.read().strip()
     else:
@@ -73,7 +55,7 @@ def _test(cfg: Dict[str, Any], device: str) -> int:
     # Only the policy and an evaluation env are needed: no training env, no replay buffer. Isaac Gym allows one sim
     # per process, which then serves num_envs episodes as during training.
     n = cfg["num_envs"] if cfg["sim"] == "isaacgym" else cfg["train"]["eval_envs"]
-    agent_state = checkpoint.load(cfg["checkpoint"], device)["trainer"]["agent"]
+    agent_state = checkpoint.read(cfg["checkpoint"], device, "test", cfg)["trainer"]["agent"]
     env, agent = make_trained_agent(cfg, agent_state, cfg["sim"], int(n), device, int(cfg["seed"]))
     result = evaluate(env, agent.policy, seed=cfg["seed"])
     env.close()
@@ -102,35 +84,79 @@ def main(raw_cfg: Dict[str, Any]) -> int:
         return _test(cfg, device)
 
     run_dir = run_dir_of(cfg)
-    ckpt_path = cfg["checkpoint"] or (checkpoint.latest(run_dir) if cfg["resume"] == "auto" else None)
+    ckpt_path = folders.plan(cfg, run_dir)  # refuses to mix with an earlier run's results; writes nothing
+    resume_state = checkpoint.read(ckpt_path, device, "resume", cfg) if ckpt_path else None
     stop = StopFlag()
+    try:
+        return _train(cfg, device, dist_info, run_dir, ckpt_path, resume_state, stop)
+    finally:
+        stop.restore()
+
+
+def _checkpoint_bytes(trainer: OffPolicyTrainer) -> int:
+    """Upper bound of one full checkpoint's size: the whole replay buffer plus every learner tensor, doubled for the
+    temporary file written beside the previous checkpoint."""
+    learner = sum(t.numel() * t.element_size() for t in checkpoint.tensors(trainer.agent.learner.state_dict()))
+    return 2 * (trainer.buffer.nbytes + learner) + (1 << 20)
+
+
+def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, run_dir: str,
+           ckpt_path: Optional[str], resume_state: Optional[Dict[str, Any]], stop: StopFlag) -> int:
+    """Build, check the run folder, then train; ``config.yaml`` and ``history.jsonl`` are written only once the run
+    really starts (after everything that can fail at start-up)."""
     logger: Optional[RunLogger] = None
-    if dist_info.is_main:
-        os.makedirs(run_dir, exist_ok=True)
-        if checkpoint.remove_stale_temporaries(run_dir):
-            print(f"[isaac_rl] removed partial checkpoint files of an interrupted save in {run_dir}/nn")
-        with open(os.path.join(run_dir, "config.yaml"), "w") as f:
-            yaml.safe_dump(cfg, f, sort_keys=False)
-    last_path = os.path.join(run_dir, "nn", "last.pt")
+    nn_dir = os.path.join(run_dir, "nn")
+    last_path, best_path = os.path.join(nn_dir, "last.pt"), os.path.join(nn_dir, "best.pt")
 
     def save(trainer: OffPolicyTrainer) -> None:
         if dist_info.is_main:
-            checkpoint.save_atomic({"trainer": trainer.state_dict(), "config": cfg}, last_path)
+            try:
+                checkpoint.save_checked({"trainer": trainer.state_dict(), "config": cfg, "kind": "full"}, last_path)
+            except OSError as err:
+                raise RunDirError(f"could not write the checkpoint {last_path}: {err.strerror or err}; the previous "
+                                  "checkpoint there (if any) is intact") from None
+
+    def save_best(trainer: OffPolicyTrainer, result: Dict[str, float]) -> None:
+        state = {"iteration": trainer.iteration, "agent": trainer.agent.learner.state_dict()}
+        try:
+            checkpoint.save_checked({"trainer": state, "config": cfg, "kind": "policy", "eval": dict(result)},
+                                    best_path)
+        except OSError as err:
+            raise RunDirError(f"could not write the checkpoint {best_path}: {err.strerror or err}") from None
 
     agree = (lambda wish: distributed.any_rank(wish, device)) if dist_info.world_size > 1 else None
     trainer, env, _ = make_trainer(cfg, device, rank=dist_info.rank, save=save, should_stop=stop,
-                                   verbose=dist_info.is_main, agree=agree)
+                                   verbose=dist_info.is_main, agree=agree,
+                                   save_best=save_best if dist_info.is_main else None)
     learner = trainer.agent.learner
-    nets = [m for m in vars(learner).values() if isinstance(m, torch.nn.Module)]
+    nets = list(learner.modules().values())
     if dist_info.world_size > 1:
         distributed.broadcast_modules(nets)
         opts = [o for o in vars(learner).values() if isinstance(o, Adam)]
         distributed.install_gradient_averaging(opts, dist_info.world_size)
-    if ckpt_path:
-        trainer.load_state_dict(checkpoint.load(ckpt_path, device)["trainer"])
+    changed = []
+    if resume_state is not None:
+        trainer.load_state_dict(resume_state["trainer"])
+        quiet = ("resume", "checkpoint", "overwrite", "debug")
+        changed = [d for d in checkpoint.differences(resume_state["config"], cfg) if d[0] not in quiet]
         print(f"[isaac_rl] resumed from {ckpt_path} at iteration {trainer.iteration}")
+        for key, old, new in changed:
+            print(f"[isaac_rl]   changed on resume: {key}: {old!r} -> {new!r}")
     if dist_info.is_main:
-        wandb_run = _init_wandb(cfg, run_dir) if cfg["wandb_activate"] else None
+        if folders.results_in(run_dir) and resume_state is None:  # overwrite=True (plan refused otherwise)
+            print(f"[isaac_rl] overwrite=True: deleted {', '.join(folders.clear(run_dir))} of the earlier run in "
+                  f"{run_dir}")
+        folders.check_writable(run_dir, _checkpoint_bytes(trainer))
+        if checkpoint.remove_stale_temporaries(run_dir):
+            print(f"[isaac_rl] removed partial checkpoint files of an interrupted save in {run_dir}/nn")
+        if resume_state is not None and folders.truncate_metrics(run_dir, trainer.env_steps):
+            print(f"[isaac_rl] dropped metrics.jsonl rows logged after the checkpoint (env step {trainer.env_steps:,})")
+        with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+            yaml.safe_dump(cfg, f, sort_keys=False)
+        event = {"event": "resume", "from": ckpt_path, "iteration": trainer.iteration,
+                 "changed": {k: [a, b] for k, a, b in changed}} if resume_state is not None else {"event": "start"}
+        folders.record(run_dir, {**event, "argv": sys.argv[1:]})
+        wandb_run = _init_wandb(cfg, run_dir, resume_state is not None) if cfg["wandb_activate"] else None
         total = trainer.cfg.max_iterations * env.num_envs
         logger = RunLogger(run_dir, total, wandb_run=wandb_run, start_step=trainer.env_steps)
         trainer.log = logger.log

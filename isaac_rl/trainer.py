@@ -13,8 +13,11 @@ from isaac_rl.agents import Agent
 from isaac_rl.buffer import ReplayBuffer
 from isaac_rl.capture import CudaGraphed, compile_iteration
 from isaac_rl.contract import VecEnv
+from isaac_rl.errors import DivergedError
 from isaac_rl.evaluate import Evaluator
 from isaac_rl.nstep import NStepWindow
+
+STOP_POLL_DISTRIBUTED = 10  # iterations between multi-rank stop agreements (each is a collective)
 
 
 @dataclass
@@ -108,7 +111,9 @@ class OffPolicyTrainer:
         eval_env: Evaluation env; ``None`` evaluates on ``env`` (Isaac Gym allows one sim per process) and resets it.
         log: ``log(metrics, env_step)`` callback (rank 0), or ``None``.
         save: ``save(trainer)`` callback that writes a checkpoint, or ``None``.
-        should_stop: Polled at log intervals (preemption signals); a true value saves and ends the run.
+        should_stop: Polled on the host every iteration (stop signals: a Python flag, no device sync); a true value
+            saves and ends the run. With several ranks the ranks agree every ``STOP_POLL_DISTRIBUTED`` iterations.
+        save_best: ``save_best(trainer, result)`` after a complete evaluation that beats every earlier one, or ``None``.
         is_main: Rank 0 (logs, evaluates, saves).
         agree: Multi-GPU: turns this rank's stop wish into the job's decision (any rank stops -> all stop), so every
             rank leaves the loop at the same iteration.
@@ -119,11 +124,15 @@ class OffPolicyTrainer:
                  eval_env: Optional[VecEnv] = None, log: Optional[Callable[[Dict[str, float], int], None]] = None,
                  save: Optional[Callable[["OffPolicyTrainer"], None]] = None,
                  should_stop: Optional[Callable[[], bool]] = None, is_main: bool = True,
-                 agree: Optional[Callable[[bool], bool]] = None, nstep: Optional[NStepWindow] = None) -> None:
+                 agree: Optional[Callable[[bool], bool]] = None, nstep: Optional[NStepWindow] = None,
+                 save_best: Optional[Callable[["OffPolicyTrainer", Dict[str, float]], None]] = None) -> None:
         self.env, self.agent, self.buffer, self.cfg = env, agent, buffer, cfg
         self.eval_env, self.log, self.save, self.should_stop = eval_env, log, save, should_stop
-        self.is_main, self.nstep = is_main, nstep
+        self.is_main, self.nstep, self.save_best = is_main, nstep, save_best
+        self._distributed = agree is not None
         self.agree = agree if agree is not None else (lambda wish: wish)
+        self.best_return = -math.inf  # best complete evaluation mean so far (nn/best.pt)
+        self._params = [p for m in agent.learner.modules().values() for p in m.parameters()]
         self.iteration = 0
         self.solved_at: Optional[int] = None
         self.stats = EpisodeStats(env.num_envs, env.device)
@@ -227,15 +236,17 @@ class OffPolicyTrainer:
             if it % cfg.log_interval == 0 or it == cfg.max_iterations:
                 now = time.perf_counter()
                 logged = self.stats.flush()
-                if metrics:
-                    logged.update(zip(metrics, torch.stack(list(metrics.values())).tolist()))
+                # One host read for the metrics and a sum of every weight: NaN/inf anywhere makes it non-finite.
+                values = torch.stack([*metrics.values(), self._weight_sum()]).tolist()
+                logged.update(zip(metrics, values))
                 logged["charts/SPS"] = (self.env_steps - last_steps) / max(now - last_t, 1e-9)
                 last_t, last_steps = now, self.env_steps
                 if self.log is not None and self.is_main:
                     self.log(logged, self.env_steps)
-                if self.agree(self.should_stop is not None and self.should_stop()):
-                    self.stopped_by_signal = True
-                    break
+                self._check_finite(dict(zip(metrics, values)), values[-1])
+            if self._stop_requested(it):
+                self.stopped_by_signal = True
+                break
             if cfg.eval_interval and it % cfg.eval_interval == 0:
                 solved = False
                 if self.is_main:
@@ -245,6 +256,10 @@ class OffPolicyTrainer:
                         self.log(result, self.env_steps)
                     mean = result.get("eval/mean_return", -math.inf)  # absent when cut short (out of reach)
                     solved = cfg.eval_target is not None and mean >= cfg.eval_target
+                    if mean > self.best_return and math.isfinite(self._weight_sum().item()):
+                        self.best_return = mean
+                        if self.save_best is not None:
+                            self.save_best(self, result)
                 if self.agree(solved):
                     self.solved_at = self.env_steps
                     if self.is_main:
@@ -259,6 +274,31 @@ class OffPolicyTrainer:
         return {"env_steps": self.env_steps, "iterations": self.iteration, "solved_at": self.solved_at,
                 "gradient_steps": self.agent.learner.num_updates, "wall_s": time.perf_counter() - start,
                 "stopped_by_signal": self.stopped_by_signal, **self.last_eval}
+
+    def _weight_sum(self) -> torch.Tensor:
+        """Sum of every network weight, a 0-d device tensor: finite exactly when all weights are (no host read)."""
+        return torch.stack([p.detach().sum() for p in self._params]).sum().float()
+
+    def _check_finite(self, metrics: Dict[str, float], weight_sum: float) -> None:
+        """Raise :class:`DivergedError` (before anything is saved) when a logged loss or any weight is NaN/inf."""
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if math.isfinite(weight_sum) and not bad:
+            return
+        what = ", ".join(bad + ([] if math.isfinite(weight_sum) else ["network weights"]))
+        raise DivergedError(
+            f"training diverged at env step {self.env_steps:,} (iteration {self.iteration}): non-finite {what}. "
+            "Nothing non-finite was saved: the last good checkpoint (if any) is kept. Likely cause: a learning rate "
+            "too high (train.algo.lr, actor_lr, critic_lr) or task.env settings that make the physics blow up; "
+            "lower the learning rate or set train.algo.max_grad_norm")
+
+    def _stop_requested(self, iteration: int) -> bool:
+        """The host stop flag, every iteration; with several ranks their agreement every few iterations."""
+        wish = self.should_stop is not None and self.should_stop()
+        if not self._distributed:
+            return wish
+        if iteration % STOP_POLL_DISTRIBUTED == 0 or iteration == self.cfg.max_iterations:
+            return self.agree(wish)
+        return False
 
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to continue bit-identically (with a torch task): learner, buffer, env, RNG, counters."""

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def parse(argv=None) -> argparse.Namespace:  # type: ignore[no-untyped-def]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="a .pt file written by scripts/train.py (runs/<experiment>/nn/last.pt)")
+    p.add_argument("checkpoint", help="a .pt file written by scripts/train.py (runs/<experiment>/nn/last.pt or best.pt)")
     p.add_argument("--episodes", type=int, default=10, help="deterministic episodes (one per env); default 10")
     p.add_argument("--sim", choices=("torch", "gymnasium", "isaacgym"), default=None,
                    help="backend to play on; default: the one it was trained on")
@@ -54,7 +54,7 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
     from isaac_rl.evaluate import evaluate
     from isaac_rl.export import export_onnx, export_torchscript, policy_module
 
-    state = checkpoint.load(args.checkpoint, args.device)
+    state = checkpoint.read(args.checkpoint, args.device, "export" if args.export or args.onnx else "play")
     cfg = state["config"]
     sim = args.sim or cfg["sim"]
 
@@ -88,5 +88,15 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+def cli() -> int:
+    """:func:`main` with user errors (a bad checkpoint) as one line on stderr and exit code 2."""
+    from isaac_rl.errors import UserError
+    try:
+        return main()
+    except UserError as err:
+        sys.stderr.write(f"[isaac_rl] error: {err}\n")
+        return err.exit_code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())
