@@ -20,9 +20,9 @@ class DiscreteAgent:
     def __init__(self, learner: DQN, efforts: DiscreteEfforts) -> None:
         self.learner, self.efforts = learner, efforts
 
-    def explore(self, obs: torch.Tensor, env_step: int) -> torch.Tensor:
-        """Epsilon-greedy indices ``[N]`` with epsilon from the linear schedule at host int ``env_step``."""
-        return self.learner.act(obs, self.learner.epsilon(env_step))
+    def explore(self, obs: torch.Tensor, iteration: int) -> torch.Tensor:
+        """Epsilon-greedy indices ``[N]``; epsilon from the linear schedule at ``iteration`` (int or 0-d tensor)."""
+        return self.learner.act(obs, self.learner.epsilon(iteration))
 
     def random(self, n: int) -> torch.Tensor:
         """Uniform random indices ``[n]``."""
@@ -47,7 +47,7 @@ class ContinuousAgent:
         self.learner, self.noise = learner, noise
         self.action_dim = learner.act_dim
 
-    def explore(self, obs: torch.Tensor, env_step: int) -> torch.Tensor:
+    def explore(self, obs: torch.Tensor, iteration: int) -> torch.Tensor:
         """``clamp(mu(s) + noise, -1, 1)``."""
         return self.learner.act(obs, self.noise.sample())
 

@@ -84,8 +84,10 @@ class ReplayBuffer:
                   f"{self.bytes_per_transition(obs_dim, action_dim)} B = {need / 2**20:.1f} MiB on {self.device} "
                   f"({free / 2**30:.1f} GiB free)")
         if need > max_fraction * free:
-            raise MemoryError(f"buffer_size={capacity:,} transitions needs {need / 2**30:.2f} GiB on {self.device} but "
-                              f"only {free / 2**30:.2f} GiB is free; lower buffer_size")
+            raise MemoryError(f"a replay buffer of {capacity:,} transitions (train.loop.buffer_per_env x num_envs) "
+                              f"needs {need / 2**30:.2f} GiB on {self.device} but only {free / 2**30:.2f} GiB is free; "
+                              "lower "
+                              "train.loop.buffer_per_env or num_envs")
         f32 = dict(dtype=torch.float32, device=self.device)
         self.obs = torch.zeros((capacity, obs_dim), **f32)
         self.next_obs = torch.zeros((capacity, obs_dim), **f32)

@@ -56,7 +56,8 @@ def make_agent(algo: Mapping[str, Any], env: VecEnv, capturable: bool = False) -
         dqn = DQN(env.obs_dim, efforts.num_actions, device, hidden=hidden, lr=algo["lr"], gamma=algo["gamma"],
                   tau=algo["tau"], target_update_interval=algo["target_update_interval"],
                   double_dqn=algo["double_dqn"], loss=algo["loss"], max_grad_norm=algo["max_grad_norm"],
-                  eps_start=algo["eps_start"], eps_end=algo["eps_end"], eps_decay_steps=algo["eps_decay_steps"],
+                  eps_start=algo["eps_start"], eps_end=algo["eps_end"],
+                  eps_decay_iterations=algo["eps_decay_iterations"],
                   layer_norm=bool(algo.get("layer_norm", False)), capturable=capturable)
         return DiscreteAgent(dqn, efforts)
     act_dim = env.action_spec.dim
@@ -65,7 +66,8 @@ def make_agent(algo: Mapping[str, Any], env: VecEnv, capturable: bool = False) -
                 policy_delay=algo["policy_delay"], max_grad_norm=algo["max_grad_norm"],
                 layer_norm=bool(algo.get("layer_norm", False)), capturable=capturable)
     noise = (OUNoise(env.num_envs, act_dim, algo["noise_sigma"], device, theta=algo["ou_theta"])
-             if algo["noise"] == "ou" else GaussianNoise(env.num_envs, act_dim, algo["noise_sigma"], device))
+             if algo["noise"] == "ou" else GaussianNoise(env.num_envs, act_dim, algo["noise_sigma"], device,
+                                                       sigma_min=algo.get("noise_sigma_min")))
     return ContinuousAgent(ddpg, noise)
 
 
@@ -92,15 +94,20 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
     env = make_env(cfg["task"], cfg["sim"], int(cfg["num_envs"]), device, seed)
     if capturable:
         env.make_capturable()  # type: ignore[attr-defined]  # torch tasks only (checked by the config)
-    evaluation = None
+    evaluation = verification = None
+    verify_episodes = int(cfg["train"]["loop"].get("verify_episodes", 0))
     if eval_env and cfg["sim"] != "isaacgym":  # Isaac Gym allows one sim per process
         evaluation = make_env(cfg["task"], cfg["sim"], int(cfg["train"]["eval_envs"]), device, seed + 1)
-        if graphed:
-            evaluation.make_capturable()  # type: ignore[attr-defined]  # evaluation chunks replay as CUDA graphs
+        if verify_episodes and rank == 0:
+            verification = make_env(cfg["task"], cfg["sim"], verify_episodes, device, seed + 2)
+        for e in (evaluation, verification):
+            if graphed and e is not None:
+                e.make_capturable()  # type: ignore[attr-defined]  # evaluation chunks replay as CUDA graphs
     agent = make_agent(cfg["train"]["algo"], env, capturable=capturable)
     loop: Dict[str, Any] = dict(cfg["train"]["loop"])
-    buffer = ReplayBuffer(int(loop.pop("buffer_size")), env.obs_dim, agent.action_dim, env.device, seed=seed,
-                          verbose=verbose, capturable=capturable)
+    capacity = int(loop.pop("buffer_per_env")) * env.num_envs
+    buffer = ReplayBuffer(capacity, env.obs_dim, agent.action_dim, env.device, seed=seed, verbose=verbose,
+                          capturable=capturable)
     n_step = int(cfg["train"]["algo"].get("n_step", 1))
     nstep = None
     if n_step > 1:
@@ -109,5 +116,5 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
                             env.device)
     tcfg = TrainerConfig(seed=seed, compile=compiled, cuda_graph=graphed, **loop)
     trainer = OffPolicyTrainer(env, agent, buffer, tcfg, eval_env=evaluation, is_main=rank == 0, nstep=nstep,
-                               **callbacks)
+                               verify_env=verification, **callbacks)
     return trainer, env, evaluation

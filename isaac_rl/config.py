@@ -27,6 +27,10 @@ def _num(value: Any) -> bool:
 
 
 SEED_MAX = 2 ** 62  # eval and verification seeds are offsets of seed; all stay inside torch's 64-bit range
+# Schedule keys whose unit changed so that no setting silently changes meaning with num_envs.
+RENAMED = {"train.loop.learning_starts": "train.loop.warmup_iterations (iterations = random transitions per env)",
+           "train.loop.buffer_size": "train.loop.buffer_per_env (transitions kept per env; x num_envs in all)",
+           "train.algo.eps_decay_steps": "train.algo.eps_decay_iterations (iterations of the epsilon schedule)"}
 BOOL_KEYS = ("test", "compile", "torch_deterministic", "multi_gpu", "wandb_activate", "headless", "overwrite", "debug")
 # task.env keys of the torch backend with their meaning-preserving ranges (see tasks/cartpole.py, tasks/pendulum.py).
 POSITIVE_ENV = ("dt", "max_effort", "cart_mass", "pole_mass", "reset_dist", "pole_com")
@@ -98,12 +102,14 @@ def validate(cfg: Mapping[str, Any]) -> None:
           "an integer >= 1")
     _validate_algo(train["algo"])
     loop = train["loop"]
-    for key in ("max_iterations", "batch_size", "updates_per_step", "log_interval", "buffer_size"):
+    for old, new in RENAMED.items():
+        section, key = old.rsplit(".", 1)
+        holder = loop if section == "train.loop" else train["algo"]
+        _need(key not in holder, old, holder.get(key), f"nothing: it was replaced by {new}")
+    for key in ("max_iterations", "batch_size", "updates_per_step", "log_interval", "buffer_per_env"):
         _need(_int(loop[key]) and loop[key] >= 1, f"train.loop.{key}", loop[key], "an integer >= 1")
-    for key in ("learning_starts", "eval_interval", "checkpoint_interval"):
-        _need(_int(loop[key]) and loop[key] >= 0, f"train.loop.{key}", loop[key], "an integer >= 0")
-    _need(loop["buffer_size"] >= cfg["num_envs"], "train.loop.buffer_size", loop["buffer_size"],
-          f"at least num_envs ({cfg['num_envs']}) transitions")
+    for key in ("warmup_iterations", "eval_interval", "checkpoint_interval", "verify_episodes"):
+        _need(_int(loop.get(key, 0)) and loop.get(key, 0) >= 0, f"train.loop.{key}", loop.get(key), "an integer >= 0")
     _need(loop["eval_target"] is None or _num(loop["eval_target"]), "train.loop.eval_target", loop["eval_target"],
           "null or a finite number")
     _need(isinstance(loop.get("eval_early_out", True), bool), "train.loop.eval_early_out", loop.get("eval_early_out"),
@@ -151,12 +157,15 @@ def _validate_algo(algo: Mapping[str, Any]) -> None:
             "a list of >= 2 normalised efforts in [-1, 1]")
         for key in ("eps_start", "eps_end"):
             _need(_num(algo[key]) and 0 <= algo[key] <= 1, f"train.algo.{key}", algo[key], "a number in [0, 1]")
-        for key in ("eps_decay_steps", "target_update_interval"):
+        for key in ("eps_decay_iterations", "target_update_interval"):
             _need(_int(algo[key]) and algo[key] >= 1, f"train.algo.{key}", algo[key], "an integer >= 1")
     else:
         _need(algo["noise"] in ("gaussian", "ou"), "train.algo.noise", algo["noise"], "gaussian or ou")
         _need(_num(algo["noise_sigma"]) and algo["noise_sigma"] >= 0, "train.algo.noise_sigma", algo["noise_sigma"],
               "a finite number >= 0")
+        low = algo.get("noise_sigma_min")
+        _need(low is None or (_num(low) and 0 <= low <= algo["noise_sigma"]), "train.algo.noise_sigma_min", low,
+              f"null (constant noise_sigma) or a finite number in [0, noise_sigma={algo['noise_sigma']}]")
         _need(_num(algo.get("ou_theta", 0.15)) and algo.get("ou_theta", 0.15) >= 0, "train.algo.ou_theta",
               algo.get("ou_theta"), "a finite number >= 0")
         _need(_int(algo["policy_delay"]) and algo["policy_delay"] >= 1, "train.algo.policy_delay",

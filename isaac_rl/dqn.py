@@ -30,7 +30,8 @@ class DQN:
         double_dqn: Use the Double-DQN target ``Q'(s', argmax_a Q(s', a))``.
         loss: ``"huber"`` (smooth L1) or ``"mse"``.
         max_grad_norm: Gradient clipping norm (0 disables).
-        eps_start, eps_end, eps_decay_steps: Linear epsilon schedule over env steps.
+        eps_start, eps_end, eps_decay_iterations: Linear epsilon schedule over iterations (vectorised env steps),
+            the same for any ``num_envs``.
         layer_norm: LayerNorm in the Q-network's hidden layers.
         capturable: Keep the update counter on the device and blend the target every update with weight ``tau`` on
             due updates and 0 otherwise (``lerp`` with weight 0 or 1 is exact), so one traced or CUDA-graph-captured
@@ -41,7 +42,7 @@ class DQN:
     def __init__(self, obs_dim: int, num_actions: int, device: torch.device, hidden: Sequence[int] = (64, 64),
                  lr: float = 1e-3, gamma: float = 0.99, tau: float = 1.0, target_update_interval: int = 100,
                  double_dqn: bool = True, loss: str = "huber", max_grad_norm: float = 0.0, eps_start: float = 1.0,
-                 eps_end: float = 0.05, eps_decay_steps: int = 10000, layer_norm: bool = False,
+                 eps_end: float = 0.05, eps_decay_iterations: int = 100, layer_norm: bool = False,
                  capturable: bool = False) -> None:
         self.device, self.num_actions = canonical_device(device), num_actions
         self.q = mlp(obs_dim, hidden, num_actions, self.device, layer_norm=layer_norm)
@@ -50,7 +51,7 @@ class DQN:
         self.gamma, self.tau, self.target_update_interval = gamma, tau, target_update_interval
         self.double_dqn, self.max_grad_norm = double_dqn, max_grad_norm
         self.loss_fn = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}[loss]
-        self.eps_start, self.eps_end, self.eps_decay_steps = eps_start, eps_end, eps_decay_steps
+        self.eps_start, self.eps_end, self.eps_decay_iterations = eps_start, eps_end, eps_decay_iterations
         self.capturable = capturable
         self._num_updates = 0
         self._updates_t = torch.zeros((), dtype=torch.long, device=self.device)
@@ -60,13 +61,13 @@ class DQN:
         """Gradient steps taken (with ``capturable``, a read of the device counter)."""
         return int(self._updates_t.item()) if self.capturable else self._num_updates
 
-    def epsilon(self, env_step: Union[int, torch.Tensor]) -> Union[float, torch.Tensor]:
-        """Linearly annealed exploration rate at ``env_step``: a host int (no device read) gives a float, a 0-d
-        device tensor (``compile=True``) gives a 0-d tensor."""
-        if isinstance(env_step, torch.Tensor):
-            frac = torch.clamp(env_step / max(1, self.eps_decay_steps), max=1.0)
+    def epsilon(self, iteration: Union[int, torch.Tensor]) -> Union[float, torch.Tensor]:
+        """Linearly annealed exploration rate at ``iteration``: a host int (no device read) gives a float, a 0-d
+        device tensor (``compile=True``, ``cuda_graph=True``) gives a 0-d tensor."""
+        if isinstance(iteration, torch.Tensor):
+            frac = torch.clamp(iteration / max(1, self.eps_decay_iterations), max=1.0)
         else:
-            frac = min(1.0, env_step / max(1, self.eps_decay_steps))
+            frac = min(1.0, iteration / max(1, self.eps_decay_iterations))
         return self.eps_start + frac * (self.eps_end - self.eps_start)
 
     @torch.no_grad()
@@ -81,7 +82,7 @@ class DQN:
         return torch.where(torch.rand(n, device=obs.device) < epsilon, random, greedy)
 
     def random_action(self, n: int) -> torch.Tensor:
-        """Uniform random indices long ``[n]`` (warm-up before ``learning_starts``)."""
+        """Uniform random indices long ``[n]`` (warm-up iterations)."""
         return torch.randint(0, self.num_actions, (n,), device=self.device)
 
     @torch.no_grad()

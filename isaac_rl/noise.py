@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 
 class GaussianNoise:
-    """Independent ``N(0, sigma^2)`` noise per env and action dimension."""
+    """Independent ``N(0, sigma_i^2)`` noise per env ``i`` and action dimension.
 
-    def __init__(self, num_envs: int, action_dim: int, sigma: float, device: torch.device) -> None:
+    With ``sigma_min`` below ``sigma`` each env draws its own ``sigma_i ~ U[sigma_min, sigma]`` and redraws it when its
+    episode ends (mixed exploration, as in FastTD3: among thousands of envs some explore widely while others act
+    almost greedily); the per-env scales (float32 ``[N, 1]``) are the noise's ``state``. Otherwise ``sigma_i = sigma``.
+    """
+
+    def __init__(self, num_envs: int, action_dim: int, sigma: float, device: torch.device,
+                 sigma_min: Optional[float] = None) -> None:
         self.shape, self.sigma, self.device = (num_envs, action_dim), sigma, device
+        self.sigma_min = sigma if sigma_min is None else sigma_min
+        if self.sigma_min < sigma:
+            self.state = self._draw(num_envs)
+
+    def _draw(self, n: int) -> torch.Tensor:
+        return self.sigma_min + (self.sigma - self.sigma_min) * torch.rand((n, 1), device=self.device)
 
     def sample(self) -> torch.Tensor:
         """float32 ``[N, act_dim]``."""
-        return self.sigma * torch.randn(self.shape, device=self.device)
+        scale = self.state if self.sigma_min < self.sigma else self.sigma
+        return scale * torch.randn(self.shape, device=self.device)
 
     def reset(self, done: torch.Tensor) -> None:
-        """Gaussian noise has no state."""
+        """Redraw the per-env scale where bool ``done [N]`` is set (constant sigma: nothing to do)."""
+        if self.sigma_min < self.sigma:
+            self.state.copy_(torch.where(done.unsqueeze(-1), self._draw(self.shape[0]), self.state))
 
 
 class OUNoise:

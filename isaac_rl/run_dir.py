@@ -103,7 +103,7 @@ def check_writable(run_dir: str, need_bytes: int) -> None:
     if free < need_bytes:
         raise RunDirError(f"not enough free disk space for checkpoints in {folder}: a checkpoint needs about "
                           f"{need_bytes / 2**20:,.1f} MiB, {free / 2**20:,.1f} MiB is free (free some space, lower "
-                          "train.loop.buffer_size, or set train_dir= to another disk)")
+                          "train.loop.buffer_per_env, or set train_dir= to another disk)")
 
 
 def record(run_dir: str, event: Dict[str, Any]) -> None:

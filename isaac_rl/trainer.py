@@ -17,6 +17,7 @@ from isaac_rl.errors import DivergedError
 from isaac_rl.evaluate import Evaluator
 from isaac_rl.nstep import NStepWindow
 
+VERIFY_SEED_OFFSET = 1 << 40  # verification seeds: seed + this + iteration, apart from training and evaluation seeds
 STOP_POLL_DISTRIBUTED = 10  # iterations between multi-rank stop agreements (each is a collective)
 
 
@@ -26,7 +27,8 @@ class TrainerConfig:
 
     Attributes:
         max_iterations: Vectorised env steps to run (each is ``num_envs`` transitions).
-        learning_starts: Env transitions of uniform random actions before learning starts.
+        warmup_iterations: Iterations of uniform random actions before learning starts (= random transitions per
+            env, so its meaning does not change with ``num_envs``).
         batch_size: Transitions per gradient step.
         updates_per_step: Gradient steps per vectorised env step once learning started.
         log_interval: Iterations between metric reads (the only host syncs of the loop).
@@ -35,6 +37,9 @@ class TrainerConfig:
         eval_early_out: Cut an evaluation short once ``eval_target`` is out of reach (see
             :func:`isaac_rl.evaluate.evaluate`; needs the env's ``reward_max``).
         checkpoint_interval: Iterations between checkpoints (0: only at the end).
+        verify_episodes: Fresh deterministic episodes (one per env of the verification env, held-out seeds) that
+            verify an evaluation reaching ``eval_target`` before the run counts as solved, and the policy the run
+            stops with (0: no verification; then one evaluation reaching the target ends the run).
         seed: Seed of the first env reset.
         compile: Run each learning iteration (act + env step + replay add + updates) as one ``torch.compile``d
             function: CUDA graphs on CUDA (``mode="reduce-overhead"``), inductor kernels on the CPU. Needs capturable
@@ -45,7 +50,7 @@ class TrainerConfig:
     """
 
     max_iterations: int = 1000
-    learning_starts: int = 1000
+    warmup_iterations: int = 16
     batch_size: int = 256
     updates_per_step: int = 1
     log_interval: int = 50
@@ -53,6 +58,7 @@ class TrainerConfig:
     eval_target: Optional[float] = None
     eval_early_out: bool = True
     checkpoint_interval: int = 0
+    verify_episodes: int = 0
     seed: int = 0
     compile: bool = False
     cuda_graph: bool = False
@@ -109,6 +115,7 @@ class OffPolicyTrainer:
         buffer: Replay buffer on the env's device.
         cfg: Loop settings.
         eval_env: Evaluation env; ``None`` evaluates on ``env`` (Isaac Gym allows one sim per process) and resets it.
+        verify_env: Verification env of ``verify_episodes`` envs; ``None`` verifies on ``eval_env`` (or ``env``).
         log: ``log(metrics, env_step)`` callback (rank 0), or ``None``.
         save: ``save(trainer)`` callback that writes a checkpoint, or ``None``.
         should_stop: Polled on the host every iteration (stop signals: a Python flag, no device sync); a true value
@@ -125,10 +132,14 @@ class OffPolicyTrainer:
                  save: Optional[Callable[["OffPolicyTrainer"], None]] = None,
                  should_stop: Optional[Callable[[], bool]] = None, is_main: bool = True,
                  agree: Optional[Callable[[bool], bool]] = None, nstep: Optional[NStepWindow] = None,
-                 save_best: Optional[Callable[["OffPolicyTrainer", Dict[str, float]], None]] = None) -> None:
+                 save_best: Optional[Callable[["OffPolicyTrainer", Dict[str, float]], None]] = None,
+                 verify_env: Optional[VecEnv] = None) -> None:
         self.env, self.agent, self.buffer, self.cfg = env, agent, buffer, cfg
         self.eval_env, self.log, self.save, self.should_stop = eval_env, log, save, should_stop
-        self.is_main, self.nstep, self.save_best = is_main, nstep, save_best
+        self.is_main, self.nstep, self.save_best, self.verify_env = is_main, nstep, save_best, verify_env
+        self.last_verify: Dict[str, float] = {}
+        self._verified_at = -1  # iteration of the last verification
+        self._verifier: Optional[Evaluator] = None
         self._distributed = agree is not None
         self.agree = agree if agree is not None else (lambda wish: wish)
         self.best_return = -math.inf  # best complete evaluation mean so far (nn/best.pt)
@@ -141,7 +152,7 @@ class OffPolicyTrainer:
         self.stopped_by_signal = False
         self._learn: Callable[[Any], Dict[str, torch.Tensor]] = self._learning_iteration
         self._evaluator: Optional[Evaluator] = None
-        self._clock = torch.zeros((), device=env.device)  # env steps as a device float (captured epsilon)
+        self._clock = torch.zeros((), device=env.device)  # the iteration as a device float (captured epsilon)
         if cfg.compile and cfg.cuda_graph:
             raise ValueError("compile=True and cuda_graph=True are exclusive (compile records CUDA graphs on CUDA)")
         if cfg.compile:
@@ -178,35 +189,36 @@ class OffPolicyTrainer:
             metrics = self.agent.learner.update(self.buffer.sample(self.cfg.batch_size))
         return metrics
 
-    def _learning_iteration(self, env_step: Any) -> Dict[str, torch.Tensor]:
-        """Act (exploring at ``env_step``: a host int, or a 0-d device tensor with ``compile``/``cuda_graph``), step,
+    def _learning_iteration(self, iteration: Any) -> Dict[str, torch.Tensor]:
+        """Act (exploring at ``iteration``: a host int, or a 0-d device tensor with ``compile``/``cuda_graph``), step,
         store, update: the unit that ``compile=True`` traces and ``cuda_graph=True`` records."""
-        self._store(self.agent.explore(self.obs, env_step))
+        self._store(self.agent.explore(self.obs, iteration))
         return self._updates()
 
     @property
     def _learning(self) -> bool:
-        """``learning_starts`` reached and the n-step window (if any) full: checked before an iteration (a learning
+        """``warmup_iterations`` done and the n-step window (if any) full: checked before an iteration (a learning
         one?) and after a warm-up iteration (whose own transitions may have reached it: then it updates)."""
-        return self.env_steps >= self.cfg.learning_starts and (self.nstep is None or self.nstep.filled == self.nstep.n)
+        window_full = self.nstep is None or self.nstep.filled == self.nstep.n
+        return self.iteration >= self.cfg.warmup_iterations and window_full
 
     def train_step(self) -> Dict[str, torch.Tensor]:
         """One iteration of the hot loop; no host syncs on CUDA. Returns the last update's device metrics."""
         cfg = self.cfg
         if self._learning:
             if cfg.captured:
-                self._clock.fill_(float(self.env_steps))  # a host scalar as a kernel argument: no sync
+                self._clock.fill_(float(self.iteration))  # a host scalar as a kernel argument: no sync
                 metrics = self._learn(self._clock)
             else:
-                metrics = self._learn(self.env_steps)
+                metrics = self._learn(self.iteration)
             self.iteration += 1
             return metrics
-        # Warm-up: uniform random actions before learning_starts; the n-step window fills. Updates begin with the
-        # first iteration that ends at or past learning_starts.
-        if self.env_steps < cfg.learning_starts:
+        # Warm-up: uniform random actions for warmup_iterations; the n-step window fills. Updates begin with the
+        # first iteration that ends at or past warmup_iterations.
+        if self.iteration < cfg.warmup_iterations:
             action = self.agent.random(self.env.num_envs)
         else:
-            action = self.agent.explore(self.obs, self.env_steps)
+            action = self.agent.explore(self.obs, self.iteration)
         self._store(action)
         self.iteration += 1
         if self._learning:
@@ -223,6 +235,28 @@ class OffPolicyTrainer:
         if self.eval_env is None:
             self.obs.copy_(self.env.reset())
         self.last_eval = result
+        return result
+
+    def verify(self, target: Optional[float]) -> Dict[str, float]:
+        """Run the deterministic policy for one fresh episode in each env of the verification env (held-out seeds,
+        never used by training or evaluation); ``target``: cut short once out of reach. Returns host floats
+        ``eval/verified_mean_return``, ``eval/verified_min_return`` and ``eval/verified_episodes`` (or, cut short,
+        ``eval/verified_complete = 0`` and ``eval/verified_return_bound``)."""
+        env = self.verify_env or self.eval_env or self.env
+        if self._verifier is None:
+            self._verifier = Evaluator(env, self.agent.policy, cuda_graph=self.cfg.cuda_graph and env is not self.env)
+        raw = self._verifier(seed=self.cfg.seed + VERIFY_SEED_OFFSET + self.iteration, target=target)
+        if env is self.env:
+            self.obs.copy_(self.env.reset())
+        result = {"eval/verified_episodes": float(env.num_envs), "eval/verified_complete": raw["eval/complete"]}
+        if raw["eval/complete"]:
+            result.update({"eval/verified_mean_return": raw["eval/mean_return"],
+                           "eval/verified_min_return": raw["eval/min_return"],
+                           "eval/verified_std_return": raw["eval/std_return"]})
+        else:
+            result["eval/verified_return_bound"] = raw["eval/return_bound"]
+        self._verified_at = self.iteration
+        self.last_verify = result
         return result
 
     def train(self) -> Dict[str, Any]:
@@ -256,6 +290,18 @@ class OffPolicyTrainer:
                         self.log(result, self.env_steps)
                     mean = result.get("eval/mean_return", -math.inf)  # absent when cut short (out of reach)
                     solved = cfg.eval_target is not None and mean >= cfg.eval_target
+                    if solved and cfg.verify_episodes:  # the bar counts only on many fresh episodes
+                        checked = self.verify(cfg.eval_target if cfg.eval_early_out else None)
+                        checked["eval/wall_s"] = time.perf_counter() - start
+                        if self.log is not None:
+                            self.log(checked, self.env_steps)
+                        solved = checked.get("eval/verified_mean_return", -math.inf) >= cfg.eval_target
+                        if not solved:
+                            shown = checked.get("eval/verified_mean_return", checked.get("eval/verified_return_bound"))
+                            print(f"[isaac_rl] not verified: eval mean return {mean:.1f} >= {cfg.eval_target}, but "
+                                  f"{checked['eval/verified_episodes']:.0f} fresh episodes give "
+                                  f"{'at most ' if not checked['eval/verified_complete'] else ''}{shown:.1f}; "
+                                  "training on", flush=True)
                     if mean > self.best_return and math.isfinite(self._weight_sum().item()):
                         self.best_return = mean
                         if self.save_best is not None:
@@ -263,17 +309,28 @@ class OffPolicyTrainer:
                 if self.agree(solved):
                     self.solved_at = self.env_steps
                     if self.is_main:
+                        v = self.last_verify
+                        verified = (f", verified on {v['eval/verified_episodes']:.0f} fresh episodes: mean "
+                                    f"{v['eval/verified_mean_return']:.1f}, min {v['eval/verified_min_return']:.1f}"
+                                    ) if cfg.verify_episodes else ""
                         print(f"[isaac_rl] solved: eval mean return {result['eval/mean_return']:.1f} >= "
                               f"{cfg.eval_target} at env step {self.env_steps:,} "
-                              f"({self.agent.learner.num_updates:,} gradient steps)", flush=True)
+                              f"({self.agent.learner.num_updates:,} gradient steps){verified}", flush=True)
                     break
             if cfg.checkpoint_interval and it % cfg.checkpoint_interval == 0 and self.save is not None:
                 self.save(self)
+        wall_s = time.perf_counter() - start
+        if self.is_main and cfg.verify_episodes and self._verified_at != self.iteration and not self.stopped_by_signal:
+            # The policy the run stops with, verified in full (every episode to its end) for the summary.
+            if self.log is not None:
+                self.log(self.verify(None), self.env_steps)
+            else:
+                self.verify(None)
         if self.save is not None:
             self.save(self)
         return {"env_steps": self.env_steps, "iterations": self.iteration, "solved_at": self.solved_at,
-                "gradient_steps": self.agent.learner.num_updates, "wall_s": time.perf_counter() - start,
-                "stopped_by_signal": self.stopped_by_signal, **self.last_eval}
+                "gradient_steps": self.agent.learner.num_updates, "wall_s": wall_s,
+                "stopped_by_signal": self.stopped_by_signal, **self.last_eval, **self.last_verify}
 
     def _weight_sum(self) -> torch.Tensor:
         """Sum of every network weight, a 0-d device tensor: finite exactly when all weights are (no host read)."""

@@ -1,7 +1,7 @@
 """Env-steps/s of the whole training loop (act + env step + replay add + updates): eager, ``compile=True`` and, on
 CUDA, ``cuda_graph=True``.
 
-Every timed iteration is a learning iteration of the shipped config (``learning_starts`` is set to one iteration),
+Every timed iteration is a learning iteration of the shipped config (``warmup_iterations`` is set to 1),
 with ``num_envs`` envs and the config's batch size and updates per step; no evaluation, logging or checkpoint. The
 warm-up (tracing, compiling and, on CUDA, recording the graphs) is timed separately. The modes are timed in
 alternating rounds and the medians printed, with the ratio of each mode to eager.
@@ -40,8 +40,8 @@ def build(case: str, num_envs: int, device: str, mode: str) -> Any:
     """A trainer of the shipped config in ``mode`` (a key of MODES) whose first iteration already learns."""
     task, train, _ = CASES[case]
     overrides = MODES[mode] + [f"task={task}", f"train={train}", f"num_envs={num_envs}", f"sim_device={device}",
-                               "seed=1", f"train.loop.learning_starts={num_envs}",
-                               f"train.loop.buffer_size={max(100_000, 16 * num_envs)}"]
+                               "seed=1", "train.loop.warmup_iterations=1",
+                               f"train.loop.buffer_per_env={max(16, 100_000 // num_envs)}"]
     with initialize_config_dir(config_dir=CFG_DIR, version_base=None):
         cfg = resolve(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
     trainer, _, _ = make_trainer(cfg, device, eval_env=False, verbose=False)

@@ -1,7 +1,9 @@
-"""Time-to-solve: wall-clock seconds from process start to the first evaluation that meets the bar.
+"""Time-to-solve: wall-clock seconds from process start to a verified solve.
 
 Each run is a real ``scripts/train.py`` process (torch import, Hydra, env and buffer set-up all count), timed by
-this script from ``Popen`` to the moment the run prints ``[isaac_rl] solved``. Per case it prints the median over
+this script from ``Popen`` to the moment the run prints ``[isaac_rl] solved``: an evaluation met the bar and the
+policy then met it again on ``train.loop.verify_episodes`` (1,000 by default) fresh deterministic episodes. A run counts
+as solved only when the verified mean return in its summary meets the bar. Per case it prints the median over
 the seeds, the env steps and gradient steps used, the peak RSS of the process and the replay buffer's bytes per
 transition; ``--peer`` also runs the CleanRL-style single-env DQN of ``scripts/peers/`` on CartPole-v1 in the same
 run and prints our time / its time; ``--memory`` compares the peak RSS of a run 10x longer than another.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -79,6 +82,13 @@ def train_cmd(task: str, train: str, bar: Optional[float], seed: int, out: str, 
             f"train.loop.eval_target={target}"] + extra
 
 
+def verified(r: Dict[str, Any], bar: float) -> bool:
+    """Solved = the run printed its solve and the summary's verified mean return (fresh episodes) meets the bar."""
+    mean = r["summary"].get("eval/verified_mean_return")
+    return r["solved_s"] is not None and r["summary"].get("solved_at") is not None and mean is not None \
+        and mean >= bar
+
+
 def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: List[str]) -> Dict[str, Any]:
     task, train, bar = CASES[name]
     runs = []
@@ -86,19 +96,33 @@ def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: 
         for seed in seeds:
             r = timed_run(train_cmd(task, train, bar, seed, out, device, extra), timeout)
             s = r["summary"]
-            print(f"  {name} seed {seed}: solved in {r['solved_s'] and round(r['solved_s'], 2)} s "
-                  f"(env steps {s.get('env_steps')}, gradient steps {s.get('gradient_steps')}, "
-                  f"peak RSS {r['peak_rss_mib']:.0f} MiB)", flush=True)
+            r["verified"] = verified(r, bar)
+            print(f"  {name} seed {seed}: {'solved' if r['verified'] else 'NOT solved'} in "
+                  f"{r['solved_s'] and round(r['solved_s'], 2)} s (iterations {s.get('iterations')}, env steps "
+                  f"{s.get('env_steps')}, gradient steps {s.get('gradient_steps')}, training {s.get('wall_s', 0):.2f} "
+                  f"s, verified mean {s.get('eval/verified_mean_return')} min {s.get('eval/verified_min_return')} "
+                  f"over {s.get('eval/verified_episodes')} episodes, peak RSS {r['peak_rss_mib']:.0f} MiB)", flush=True)
             runs.append(r)
-    times = [r["solved_s"] if r["solved_s"] is not None else float("inf") for r in runs]
-    solved = [r for r in runs if r["solved_s"] is not None]
+    times = [r["solved_s"] if r["verified"] else float("inf") for r in runs]
+    solved = [r for r in runs if r["verified"]]
+
+    def median(key: str) -> Any:
+        return statistics.median([r["summary"][key] for r in solved]) if solved else None
+
     return {"case": name, "bar": bar, "seeds": len(runs), "solved": len(solved),
-            "median_s": statistics.median(times),
-            "median_env_steps": statistics.median([r["summary"]["env_steps"] for r in solved]) if solved else None,
-            "median_gradient_steps": statistics.median([r["summary"]["gradient_steps"] for r in solved])
-            if solved else None,
+            "median_s": statistics.median(times), "max_s": max(times),
+            "median_iterations": median("iterations"), "median_env_steps": median("env_steps"),
+            "median_gradient_steps": median("gradient_steps"), "median_train_s": median("wall_s"),
+            "verified_mean": min((r["summary"].get("eval/verified_mean_return", -math.inf) for r in runs),
+                                 default=None),
+            "verified_min": min((r["summary"].get("eval/verified_min_return", -math.inf) for r in runs),
+                                default=None),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
             "bytes_per_transition": runs[0]["bytes_per_transition"]}
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
 def bench_peer(seeds: List[int], timeout: float) -> Dict[str, Any]:
@@ -147,13 +171,15 @@ def main() -> None:
           + (f" ({torch.cuda.get_device_name(0)})" if args.device.startswith("cuda") else ""), flush=True)
     results = [bench_case(c, seeds, args.device, args.timeout, args.overrides) for c in cases]
     peer = bench_peer(list(range(1, args.peer_seeds + 1)), 1800) if args.peer else None
-    print("\n| case | bar | solved | median s (process start -> bar) | median env steps | median grad steps "
-          "| peak RSS MiB | buffer B/transition |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| case | bar | verified solved | median s (process start -> verified solve) | slowest s | median "
+          "training s | median iterations | median env steps | median grad steps | lowest verified mean | lowest "
+          "verified min | peak RSS MiB | buffer B/transition |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['case']} | {r['bar']} | {r['solved']}/{r['seeds']} | {r['median_s']:.2f} | "
-              f"{r['median_env_steps']} | {r['median_gradient_steps']} | {r['peak_rss_mib']:.0f} | "
-              f"{r['bytes_per_transition']} |")
+        print(f"| {r['case']} | {r['bar']} | {r['solved']}/{r['seeds']} | {r['median_s']:.2f} | {r['max_s']:.2f} | "
+              f"{_fmt(r['median_train_s'])} | {r['median_iterations']} | {r['median_env_steps']} | "
+              f"{r['median_gradient_steps']} | {_fmt(r['verified_mean'])} | {_fmt(r['verified_min'])} | "
+              f"{r['peak_rss_mib']:.0f} | {r['bytes_per_transition']} |")
     for r in results:
         for peer_name, peer_s in REFERENCE.get(r["case"], {}).items():
             print(f"{r['case']}: ours / {peer_name} (published, {peer_s} s) = {r['median_s'] / peer_s:.3f}")

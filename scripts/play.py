@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def parse(argv=None) -> argparse.Namespace:  # type: ignore[no-untyped-def]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="a .pt file written by scripts/train.py (runs/<experiment>/nn/last.pt or best.pt)")
+    p.add_argument("checkpoint", help="a .pt file written by scripts/train.py (runs/<experiment>/nn/last.pt "
+                   "or best.pt)")
     p.add_argument("--episodes", type=int, default=10, help="deterministic episodes (one per env); default 10")
     p.add_argument("--sim", choices=("torch", "gymnasium", "isaacgym"), default=None,
                    help="backend to play on; default: the one it was trained on")

@@ -19,3 +19,9 @@ def fake_isaacgym(monkeypatch):
     yield
     for name in [m for m in sys.modules if m == "isaacgym" or m.startswith("isaacgym.")]:
         del sys.modules[name]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a learning run to a verified bar (minutes in all); CI runs them, "
+                                       "`pytest -m 'not slow'` skips them")
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one)")

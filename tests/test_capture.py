@@ -30,7 +30,7 @@ def config(task, train, *overrides, device="cpu"):
 def trainer_for(task, train, learn=None, device="cpu"):
     """A ``compile=True`` trainer (capturable parts) whose learning iteration is ``learn(trainer)`` (default: eager)."""
     torch.set_num_threads(1)
-    cfg = config(task, train, "compile=True", "seed=3", "train.loop.learning_starts=256", device=device)
+    cfg = config(task, train, "compile=True", "seed=3", "num_envs=64", "train.loop.warmup_iterations=4", device=device)
     trainer, _, _ = make_trainer(cfg, device, verbose=False)
     trainer._learn = trainer._learning_iteration if learn is None else learn(trainer)
     return trainer
@@ -69,7 +69,7 @@ def test_traced_iteration_equals_eager_bit_for_bit_and_never_retraces(task, trai
     stats = torch._dynamo.utils.counters["stats"]
     # With host ints treated as constants (as a captured CUDA graph treats them), a host value read by the traced
     # code that changes between iterations (a pointer, a counter, epsilon) fails a guard and retraces: that raises.
-    while traced.env_steps < traced.cfg.learning_starts:
+    while traced.iteration < traced.cfg.warmup_iterations:
         traced.train_step()
     warm = traced.iteration + 2  # the first learning iterations trace (DDPG traces its optimiser step twice)
     run(traced, 2)

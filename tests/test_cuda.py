@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_train_step_never_synchronises_with_the_host(task, train):
     """act + env step + replay add + updates under ``torch.cuda.set_sync_debug_mode("error")``: any ``.item()``,
     ``nonzero``, device-to-host copy or Python branch on a CUDA tensor raises."""
-    cfg = shipped(task, train, 1, learning_starts=0)
+    cfg = shipped(task, train, 1, warmup_iterations=0)
     cfg["num_envs"] = 4096
     trainer, _, _ = make_trainer(cfg, "cuda", verbose=False)
     for _ in range(5):  # warm-up: lazy CUDA/cuBLAS initialisation may synchronise once; n-step windows fill

@@ -71,7 +71,7 @@ def test_buffer_wraparound_keeps_newest_transitions():
 
 
 def test_buffer_refuses_capacity_beyond_free_memory():
-    with pytest.raises(MemoryError, match="buffer_size=.*lower buffer_size"):
+    with pytest.raises(MemoryError, match="replay buffer of .* lower train.loop.buffer_per_env"):
         ReplayBuffer(capacity=10 ** 13, obs_dim=4, action_dim=0, device=torch.device("cpu"), verbose=False)
 
 
@@ -86,12 +86,12 @@ def test_ou_noise_resets_per_env():
 def _cfg(algo):
     if algo == "DQN":
         a = dict(name="DQN", hidden=[32], lr=1e-3, gamma=0.99, tau=0.005, target_update_interval=1, double_dqn=True,
-                 loss="huber", max_grad_norm=1.0, eps_start=1.0, eps_end=0.05, eps_decay_steps=500,
+                 loss="huber", max_grad_norm=1.0, eps_start=1.0, eps_end=0.05, eps_decay_iterations=30,
                  efforts=[-1.0, 0.0, 1.0])
     else:
         a = dict(name="DDPG", hidden=[32], actor_lr=1e-3, critic_lr=1e-3, gamma=0.99, tau=0.005, policy_delay=2,
                  max_grad_norm=0.0, noise="ou", noise_sigma=0.2, ou_theta=0.15)
-    loop = dict(max_iterations=60, learning_starts=64, batch_size=32, updates_per_step=2, buffer_size=400,
+    loop = dict(max_iterations=60, warmup_iterations=4, batch_size=32, updates_per_step=2, buffer_per_env=25,
                 log_interval=10, eval_interval=0, eval_target=None, checkpoint_interval=0)
     return dict(task=dict(name="Cartpole", env={}), sim="torch", num_envs=16, seed=3,
                 train=dict(algo=a, loop=loop, eval_envs=4))

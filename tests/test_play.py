@@ -21,7 +21,7 @@ def trained(tmp_path_factory):
     """A short CartPole-v1 DQN run: checkpoint + metrics file."""
     out = tmp_path_factory.mktemp("play")
     proc = subprocess.run(TRAIN + ["task=CartPole-v1", "sim_device=cpu", "num_envs=16", "max_iterations=60",
-                                   "train.loop.learning_starts=128", "train.loop.log_interval=10",
+                                   "train.loop.warmup_iterations=8", "train.loop.log_interval=10",
                                    "train.loop.eval_interval=30", f"train_dir={out}", "experiment=p"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

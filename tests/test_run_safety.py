@@ -23,7 +23,7 @@ from tests.conftest import ROOT
 
 TRAIN = [sys.executable, os.path.join(ROOT, "scripts", "train.py")]
 PLAY = [sys.executable, os.path.join(ROOT, "scripts", "play.py")]
-SMALL = ["task=CartPole-v1", "train=CartPole-v1DQN", "num_envs=16", "sim_device=cpu", "train.loop.learning_starts=64",
+SMALL = ["task=CartPole-v1", "train=CartPole-v1DQN", "num_envs=16", "sim_device=cpu", "train.loop.warmup_iterations=4",
          "train.loop.batch_size=32", "train.loop.log_interval=10", "train.loop.eval_interval=20", "num_eval_envs=4"]
 
 
@@ -216,6 +216,9 @@ BAD_INPUTS = [  # (overrides, error class, text the one-line message must contai
     (["experiment=../escape"], ConfigError, "experiment='../escape'"),
     (["experiment=/tmp/abs"], ConfigError, "experiment='/tmp/abs'"),
     (["sim_device=gpu"], ConfigError, "sim_device='gpu'"),
+    (["+train.loop.learning_starts=64"], ConfigError, "replaced by train.loop.warmup_iterations"),
+    (["+train.algo.eps_decay_steps=500"], ConfigError, "replaced by train.algo.eps_decay_iterations"),
+    (["task=Pendulum", "train=PendulumDDPG", "train.algo.noise_sigma_min=0.5"], ConfigError, "noise_sigma_min=0.5"),
     (["sim_device=cuda:99", "rl_device=cuda:99"], ConfigError, "sim_device='cuda:99'"),
     (["test=True", "checkpoint={tmp}/empty.pt"], CheckpointError, "is not a checkpoint of this trainer (the file is "
                                                                   "empty)"),

@@ -13,7 +13,7 @@ import torch
 from tests.conftest import ROOT
 
 TRAIN = [sys.executable, os.path.join(ROOT, "scripts", "train.py")]
-SMALL = ["task=Cartpole", "train=CartpoleDQN", "num_envs=16", "sim_device=cpu", "train.loop.learning_starts=64",
+SMALL = ["task=Cartpole", "train=CartpoleDQN", "num_envs=16", "sim_device=cpu", "train.loop.warmup_iterations=4",
          "train.loop.batch_size=32", "train.loop.log_interval=10", "train.loop.eval_interval=20", "num_eval_envs=4"]
 
 
@@ -33,7 +33,8 @@ def test_train_writes_config_checkpoint_metrics_and_tensorboard(tmp_path):
     run = tmp_path / "smoke"
     assert (run / "config.yaml").exists() and list((run / "summaries").iterdir())
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert any("eval/mean_return" in r for r in rows) and rows[-1]["step"] == 40 * 16
+    assert any("eval/complete" in r for r in rows) and rows[-1]["step"] == 40 * 16
+    assert rows[-1]["eval/verified_episodes"] == 1000 and "eval/verified_mean_return" in rows[-1]  # the final policy
     state = torch.load(run / "nn" / "last.pt", weights_only=True)
     assert state["trainer"]["iteration"] == 40 and state["config"]["num_envs"] == 16
     test = _run(["experiment=smoke", "test=True", f"checkpoint={run / 'nn' / 'last.pt'}"], tmp_path)
@@ -117,8 +118,8 @@ def test_kill9_during_save_never_corrupts_the_last_checkpoint(tmp_path):
     last = tmp_path / "k9" / "nn" / "last.pt"
     args = TRAIN + [f"train_dir={tmp_path}", "experiment=k9", "task=Cartpole", "sim_device=cpu", "num_envs=8192",
                     "max_iterations=1000000", "train.loop.eval_interval=0", "train.loop.checkpoint_interval=1",
-                    "train.loop.log_interval=1", "train.loop.learning_starts=0", "train.loop.batch_size=32",
-                    "train.loop.buffer_size=2000000", "train.algo.n_step=3", "resume=auto"]
+                    "train.loop.log_interval=1", "train.loop.warmup_iterations=0", "train.loop.batch_size=32",
+                    "train.loop.buffer_per_env=245", "train.algo.n_step=3", "resume=auto"]
     mid_save_kills, iterations = 0, []
     for attempt in range(4):
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
@@ -140,7 +141,7 @@ def test_kill9_during_save_never_corrupts_the_last_checkpoint(tmp_path):
         state = torch.load(last, weights_only=True)  # never torn
         iterations.append(state["trainer"]["iteration"])
         # 3-step returns: a window stores its first transitions after 3 iterations, then 8192 per iteration.
-        assert state["trainer"]["buffer"]["size"] == min(8192 * (iterations[-1] - 2), 2000000)
+        assert state["trainer"]["buffer"]["size"] == min(8192 * (iterations[-1] - 2), 245 * 8192)
     assert mid_save_kills >= 1, "no kill landed during a save; the test did not exercise the failure"
     assert iterations == sorted(iterations) and iterations[-1] > iterations[0]  # each restart resumed and went on
     assert iterations[-1] >= 4
