@@ -16,14 +16,14 @@ class Evaluator:
     """Evaluates ``policy`` (float ``[N, obs_dim]`` -> efforts ``[N, act_dim]``) on ``env``, one episode per env.
 
     The steps run in chunks of ``check_every``; between chunks (outside the training hot loop) it reads
-    ``finished.all()`` to stop early. With ``cuda_graph`` (a capturable torch task on CUDA, see
+    ``alive.any()`` to stop early. With ``cuda_graph`` (a capturable torch task on CUDA, see
     :meth:`tasks.torch_base.TorchTask.make_capturable`) a chunk is recorded once as a CUDA graph and replayed, one
     launch instead of ``check_every`` x ~40 (an evaluation of CartPole-v1: ~0.17 s eager on an H100). Only the first
     episode of each env counts, so the noise of later auto-resets (torch's default generator in a capturable env)
     does not change the result; the initial states come from the env's own generator, reseeded by ``seed``.
 
-    Per-env running sums live in persistent device tensors (float ``[N]``, bool ``[N]`` ``finished``) that a chunk
-    updates in place.
+    Per-env first-episode sums live in persistent device tensors (float ``[N]`` return and length, float ``[N]``
+    ``alive`` = first episode not yet ended) that a chunk updates in place: each step adds ``reward * alive``.
     """
 
     def __init__(self, env: VecEnv, policy: Policy, check_every: int = 25, cuda_graph: bool = False) -> None:
@@ -32,26 +32,20 @@ class Evaluator:
         n, device = env.num_envs, env.device
         self.env, self.policy, self.check_every = env, policy, check_every
         self.obs: Optional[torch.Tensor] = None  # [N, obs_dim] in the env's dtype, allocated by the first reset
-        self.ret, self.length, self.final_ret, self.final_len = (torch.zeros(n, device=device) for _ in range(4))
-        self.finished = torch.zeros(n, dtype=torch.bool, device=device)
+        self.final_ret, self.final_len = torch.zeros(n, device=device), torch.zeros(n, device=device)
+        self.alive = torch.ones(n, device=device)
         self._chunk: Callable[[], None] = lambda: self._steps(check_every)
         if cuda_graph:
             self._chunk = CudaGraphed(self._chunk, device, warmup=1)
 
     def _steps(self, k: int) -> None:
-        """``k`` env steps of the policy; first-episode returns and lengths are kept in ``final_ret``/``final_len``."""
+        """``k`` env steps of the policy; first-episode returns and lengths accumulate in ``final_ret``/``final_len``."""
         assert self.obs is not None
         for _ in range(k):
             out = self.env.step(self.policy(self.obs))
-            self.ret += out.reward.float()
-            self.length += 1
-            done = out.terminated | out.truncated
-            newly = done & ~self.finished
-            self.final_ret.copy_(torch.where(newly, self.ret, self.final_ret))
-            self.final_len.copy_(torch.where(newly, self.length, self.final_len))
-            self.finished |= done
-            self.ret.masked_fill_(done, 0.0)
-            self.length.masked_fill_(done, 0.0)
+            self.final_ret.add_(out.reward.float() * self.alive)
+            self.final_len.add_(self.alive)
+            self.alive.mul_(~(out.terminated | out.truncated))
             self.obs.copy_(out.obs)
 
     @torch.no_grad()
@@ -73,17 +67,16 @@ class Evaluator:
             self.obs = first.clone()
         else:
             self.obs.copy_(first)
-        for t in (self.ret, self.length, self.final_ret, self.final_len):
-            t.zero_()
-        self.finished.zero_()
+        self.final_ret.zero_()
+        self.final_len.zero_()
+        self.alive.fill_(1.0)
         for t in range(self.check_every, limit + 1, self.check_every):
             self._chunk()
-            if bool(self.finished.all()):
+            if not bool(self.alive.any()):
                 break
             if reward_max is not None and target is not None:
                 # Finished episodes count as they ended; unfinished ones at best earn reward_max until the limit.
-                best = torch.where(self.finished, self.final_ret, self.ret + reward_max * (limit - self.length))
-                bound = float(best.mean())
+                bound = float((self.final_ret + self.alive * reward_max * (limit - self.final_len)).mean())
                 if bound < target:
                     return {"eval/complete": 0.0, "eval/return_bound": bound, "eval/steps": float(t)}
         else:  # the steps after the last check (limit not a multiple of check_every), eagerly, with no check after
