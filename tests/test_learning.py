@@ -51,10 +51,10 @@ def assert_verified(summary, bar):
     assert summary.get("eval/verified_mean_return", -math.inf) >= bar, summary
 
 
-# Isaac-preset DDPG verifies only at its default num_envs and for seeds 1-2: seed 3 (4096 envs) and seed 2 (1024 envs)
-# plateau at verified means of 487 and 422 within the budget (BENCHMARKS.md "At scale"), so those are not claimed.
+# Isaac-preset DDPG is claimed only at its default num_envs: at 1024 envs seeds 2 and 3 end their 6,000 iterations at
+# verified means of 420 and 485 (BENCHMARKS.md "At scale"), so that pair is not tested.
 CASES = [(*case, seed, default) for case in SHIPPED for seed in (1, 2, 3) for default in (True, False)
-         if case[1] != "CartpoleDDPG" or (default and seed in (1, 2))]
+         if case[1] != "CartpoleDDPG" or default]
 
 
 @pytest.mark.slow
