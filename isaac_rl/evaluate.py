@@ -39,7 +39,7 @@ class Evaluator:
             self._chunk = CudaGraphed(self._chunk, device, warmup=1)
 
     def _steps(self, k: int) -> None:
-        """``k`` env steps of the policy; first-episode returns and lengths accumulate in ``final_ret``/``final_len``."""
+        """``k`` env steps of the policy; first-episode returns and lengths add up in ``final_ret``/``final_len``."""
         assert self.obs is not None
         for _ in range(k):
             out = self.env.step(self.policy(self.obs))
