@@ -9,6 +9,12 @@ from tasks import make_task
 from tasks.cartpole import IsaacCartpole
 
 
+# The float64 path keeps gymnasium's operation order. Bit-identical results then depend on how torch's CPU kernels
+# round (FMA contraction, vectorisation): they are with torch 2.13 (tested in CI); with torch 2.4.1 (the newest torch
+# for Python 3.8) the last bits differ. Everywhere the states agree to 1e-12 absolute over whole episodes.
+BIT_IDENTICAL = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 13)
+
+
 def test_cartpole_v1_matches_gymnasium_step_by_step():
     n = 4
     env = make_task("CartPole-v1", num_envs=n, dtype=torch.float64)
@@ -28,7 +34,10 @@ def test_cartpole_v1_matches_gymnasium_step_by_step():
             if not alive[i]:
                 continue
             _, reward, term, _, _ = ref.step(int(a[i]))
-            assert np.array_equal(ref.state, out.final_obs[i].numpy())  # bit-identical in float64
+            ours = out.final_obs[i].numpy()
+            assert np.max(np.abs(ref.state - ours)) <= 1e-12, (ref.state, ours)
+            if BIT_IDENTICAL:
+                assert np.array_equal(ref.state, ours)  # bit-identical in float64
             assert bool(out.terminated[i]) == term and out.reward[i].item() == reward
             compared += 1
             alive[i] = not term
