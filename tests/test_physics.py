@@ -8,7 +8,6 @@ import torch
 from tasks import make_task
 from tasks.cartpole import IsaacCartpole
 
-
 # The float64 path keeps gymnasium's operation order. Bit-identical results then depend on how torch's CPU kernels
 # round (FMA contraction, vectorisation): they are with torch 2.13 (tested in CI); with torch 2.4.1 (the newest torch
 # for Python 3.8) the last bits differ. Everywhere the states agree to 1e-12 absolute over whole episodes.
