@@ -135,7 +135,7 @@ class ReplayBuffer:
         n = obs.shape[0]
         if n > self.capacity:
             raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}; "
-                             "buffer_size must be >= num_envs")
+                             "train.loop.buffer_per_env must be >= 1")
         if horizon is None:
             horizon = torch.ones_like(reward)
         values = (obs, action, reward, next_obs, terminated, horizon)
@@ -180,7 +180,8 @@ class ReplayBuffer:
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore from :meth:`state_dict` (same capacity)."""
         if state["capacity"] != self.capacity:
-            raise ValueError(f"checkpoint buffer capacity {state['capacity']} != buffer_size {self.capacity}")
+            raise ValueError(f"checkpoint buffer capacity {state['capacity']} != this buffer's {self.capacity} "
+                             "(train.loop.buffer_per_env x num_envs)")
         for name in self._fields:
             getattr(self, name)[:state["size"]].copy_(state[name])
         self._ptr, self._size = int(state["ptr"]), int(state["size"])

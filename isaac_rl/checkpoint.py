@@ -22,6 +22,7 @@ RESUMABLE_CHANGES = (
     "experiment", "train_dir", "checkpoint", "resume", "overwrite", "debug", "test", "max_iterations",
     "train.loop.max_iterations", "train.loop.log_interval", "train.loop.eval_interval", "train.loop.eval_target",
     "train.loop.eval_early_out", "train.loop.checkpoint_interval", "train.loop.verify_episodes", "train.eval_envs",
+    "num_envs_given",
     "num_eval_envs", "sim_device", "rl_device", "compile", "cuda_graph", "torch_threads", "torch_deterministic",
     "headless", "graphics_device_id", "multi_gpu", "seed", "wandb_activate", "wandb_group", "wandb_name",
     "wandb_entity", "wandb_project", "wandb_tags")
@@ -106,6 +107,8 @@ def read(path: str, device: Optional[str], purpose: str, cfg: Optional[Mapping[s
     state = load(path, device)
     if not isinstance(state.get("config"), dict) or not isinstance(state["trainer"].get("agent"), dict):
         raise CheckpointError(f"checkpoint={path!r} is not a checkpoint of this trainer (no config or agent in it)")
+    if purpose != "resume":
+        _upgrade_schedule_keys(state["config"])
     if purpose == "resume" and state.get("kind", "full") != "full":
         raise CheckpointError(f"checkpoint={path!r} holds a policy only (the best evaluation); it can be played, "
                               "tested and exported but not resumed: resume from nn/last.pt")
@@ -126,6 +129,19 @@ def read(path: str, device: Optional[str], purpose: str, cfg: Optional[Mapping[s
             raise CheckpointError(f"checkpoint={path!r} was written by a run with other settings: {shown}{more};"
                                   f"{advice}")
     return state
+
+
+def _upgrade_schedule_keys(cfg: Dict[str, Any]) -> None:
+    """A checkpoint written before the schedules were counted in iterations still plays, tests and exports: its
+    transition-counted keys are converted (they shape no network). A resume compares them and refuses instead."""
+    train = cfg.get("train", {})
+    loop, algo, n = train.get("loop", {}), train.get("algo", {}), max(1, int(cfg.get("num_envs", 1) or 1))
+    if "learning_starts" in loop:
+        loop.setdefault("warmup_iterations", -(-int(loop.pop("learning_starts")) // n))
+    if "buffer_size" in loop:
+        loop.setdefault("buffer_per_env", max(1, int(loop.pop("buffer_size")) // n))
+    if "eps_decay_steps" in algo:
+        algo.setdefault("eps_decay_iterations", max(1, int(algo.pop("eps_decay_steps")) // n))
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:

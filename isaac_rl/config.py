@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from typing import Any, Dict, Mapping
 
@@ -40,8 +41,16 @@ POSITIVE_INT_ENV = ("max_episode_steps", "substeps")
 
 
 def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
-    """Fill the '' defaults (``num_envs``, ``max_iterations``, ``num_eval_envs``) and validate; returns a new dict."""
+    """Fill the '' defaults (``num_envs``, ``max_iterations``, ``num_eval_envs``), draw a seed for ``seed=-1``
+    (IsaacGymEnvs' "random seed") and validate; returns a new dict. ``num_envs_given`` records whether the user set
+    ``num_envs`` (``test=True`` then evaluates that many episodes)."""
     cfg = dict(cfg)
+    cfg["num_envs_given"] = cfg.get("num_envs", "") != ""
+    if cfg.get("seed") == -1:
+        _need(not cfg.get("multi_gpu", False), "seed", -1, "an explicit seed with multi_gpu=True (every rank must "
+              "agree on it)")
+        cfg["seed"] = int.from_bytes(os.urandom(4), "little") % 100_000
+        print(f"[isaac_rl] seed=-1: drew seed={cfg['seed']}", flush=True)
     train = dict(cfg["train"])
     loop = dict(train["loop"])
     if cfg.get("num_envs", "") == "":
@@ -64,10 +73,13 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _need(sim in TASKS[task], "sim", sim, f"{list(TASKS[task])} for task {task}")
     _need(_int(cfg["num_envs"]) and 1 <= cfg["num_envs"] <= 1 << 30, "num_envs", cfg["num_envs"],
           "an integer in [1, 2**30]")
-    _need(_int(cfg["seed"]) and 0 <= cfg["seed"] < SEED_MAX, "seed", cfg["seed"], "an integer in [0, 2**62)")
+    _need(_int(cfg["seed"]) and 0 <= cfg["seed"] < SEED_MAX, "seed", cfg["seed"],
+          "an integer in [0, 2**62), or -1 for a random one")
     for key in BOOL_KEYS:
         if key in cfg:
             _need(isinstance(cfg[key], bool), key, cfg[key], "True or False")
+    _need(cfg.get("headless", True) is True, "headless", cfg.get("headless"), "True (no backend opens a viewer; "
+          "record episodes with scripts/play.py --gif)")
     _validate_task_env(cfg["task"].get("env") or {})
     device = str(cfg["sim_device"])
     _need(re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", device) is not None, "sim_device", device,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Iterable, List
 
 import torch
@@ -86,7 +87,20 @@ def parameter_checksum(modules: Iterable[nn.Module]) -> float:
         return float(sum(p.double().sum() for m in modules for p in m.parameters()))
 
 
-def teardown() -> None:
-    """Leave the process group if one was joined."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def teardown(clean: bool = True) -> None:
+    """Leave the process group if one was joined. ``clean`` (every rank got here normally): meet the others at a
+    barrier first, so no rank destroys its group while a peer still uses it (with gloo on torch 2.4.1 a rank whose
+    peer had already left hung in ``destroy_process_group``). After an error on this rank, leave without waiting:
+    its exit makes torchrun stop the others."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if not clean:
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=timedelta(seconds=120))
+        else:
+            dist.barrier()
+    except RuntimeError:  # a peer is gone: nothing left to synchronise with
+        return
+    dist.destroy_process_group()

@@ -49,15 +49,18 @@ def _init_wandb(cfg: Dict[str, Any], run_dir: str, resuming: bool) -> Any:
 
 
 def _test(cfg: Dict[str, Any], device: str) -> int:
-    """``test=True``: load ``checkpoint``, run one deterministic episode per eval env, print the statistics."""
+    """``test=True``: load ``checkpoint``, run one deterministic episode per eval env (per env of ``num_envs`` when
+    given, or with Isaac Gym's one sim), print the statistics."""
     if not cfg["checkpoint"]:
         raise ConfigError("invalid config: test=True needs checkpoint=<path of a .pt file>")
     # Only the policy and an evaluation env are needed: no training env, no replay buffer. Isaac Gym allows one sim
     # per process, which then serves num_envs episodes as during training.
-    n = cfg["num_envs"] if cfg["sim"] == "isaacgym" else cfg["train"]["eval_envs"]
+    given = cfg.get("num_envs_given", False) or cfg["sim"] == "isaacgym"
+    n = cfg["num_envs"] if given else cfg["train"]["eval_envs"]
     agent_state = checkpoint.read(cfg["checkpoint"], device, "test", cfg)["trainer"]["agent"]
     env, agent = make_trained_agent(cfg, agent_state, cfg["sim"], int(n), device, int(cfg["seed"]))
     result = evaluate(env, agent.policy, seed=cfg["seed"])
+    result["eval/episodes"] = float(env.num_envs)
     env.close()
     print(json.dumps(result))
     return 0
@@ -160,13 +163,15 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
         total = trainer.cfg.max_iterations * env.num_envs
         logger = RunLogger(run_dir, total, wandb_run=wandb_run, start_step=trainer.env_steps)
         trainer.log = logger.log
+    clean = False
     try:
         summary = trainer.train()
+        clean = True
     finally:
         if logger is not None:
             logger.close()
         env.close()
-        distributed.teardown()
+        distributed.teardown(clean)
     summary.update(run_dir=run_dir, rank=dist_info.rank, param_checksum=distributed.parameter_checksum(nets))
     # The summary line as one write of its own: under torchrun the ranks share one stdout pipe, and print() writes
     # the text and the newline separately when stdout is unbuffered (PYTHONUNBUFFERED=1), so two ranks' summaries

@@ -326,6 +326,10 @@ class OffPolicyTrainer:
                 self.log(self.verify(None), self.env_steps)
             else:
                 self.verify(None)
+        if self.log is not None and self.is_main:  # one metric every run logs: the objective of a sweep (minimise)
+            unsolved = 2 * cfg.max_iterations
+            self.log({"eval/solved": float(self.solved_at is not None), "eval/iterations_to_solve": float(
+                self.iteration if self.solved_at is not None else unsolved)}, self.env_steps)
         if self.save is not None:
             self.save(self)
         return {"env_steps": self.env_steps, "iterations": self.iteration, "solved_at": self.solved_at,

@@ -22,13 +22,33 @@ if any(arg.replace(" ", "") == "sim=isaacgym" for arg in sys.argv[1:]):
         sys.stderr.write(f"[isaac_rl] error: {ISAACGYM_HELP} ({err})\n")
         sys.exit(2)
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from isaac_rl.errors import UserError  # noqa: E402
 from isaac_rl.run import main as run_main  # noqa: E402
+
+
+def missing_train_config(argv):  # type: ignore[no-untyped-def]
+    """``task=X`` without ``train=``: the default ``train=${task}DQN`` may not exist (``task=Pendulum``); say which
+    train configs the task has instead of Hydra's "Could not find 'train/PendulumDQN'"."""
+    tasks = [a.split("=", 1)[1] for a in argv if a.startswith("task=")]
+    if not tasks or any(a.startswith(("train=", "+train=")) for a in argv):
+        return None
+    folder = os.path.join(ROOT, "cfg", "train")
+    if os.path.isfile(os.path.join(folder, f"{tasks[-1]}DQN.yaml")):
+        return None
+    options = sorted(f[:-5] for f in os.listdir(folder) if f.startswith(tasks[-1]) and f.endswith(".yaml"))
+    return (f"task={tasks[-1]} has no DQN train config (the default is train=<task>DQN); add "
+            f"{' or '.join('train=' + o for o in options) if options else 'a train= config for it'}")
+
+
+if __name__ == "__main__" and missing_train_config(sys.argv[1:]):
+    sys.stderr.write(f"[isaac_rl] error: {missing_train_config(sys.argv[1:])}\n")
+    sys.exit(2)
 
 
 @hydra.main(version_base=None, config_path="../cfg", config_name="config")

@@ -258,3 +258,55 @@ def test_a_checkpoint_of_another_task_size_or_env_count_is_refused(finished, tmp
 def test_user_errors_share_one_base_with_exit_codes():
     assert issubclass(ConfigError, UserError) and issubclass(CheckpointError, UserError)
     assert ConfigError.exit_code == 2
+
+
+def test_a_checkpoint_of_the_transition_counted_schedule_still_plays_but_does_not_resume(finished, tmp_path):
+    """Checkpoints written before the schedules were per iteration (learning_starts, buffer_size, eps_decay_steps)."""
+    state = torch.load(finished / "nn" / "last.pt", weights_only=True)
+    loop, algo = state["config"]["train"]["loop"], state["config"]["train"]["algo"]
+    loop["learning_starts"] = loop.pop("warmup_iterations") * 16
+    loop["buffer_size"] = loop.pop("buffer_per_env") * 16
+    algo["eps_decay_steps"] = algo.pop("eps_decay_iterations") * 16
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    play = subprocess.run(PLAY + [str(old), "--episodes", "4"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert play.returncode == 0, play.stderr
+    with pytest.raises(CheckpointError, match="learning_starts"):
+        checkpoint.read(str(old), "cpu", "resume", _cfg(SMALL + [f"checkpoint={old}"]))
+
+
+def test_task_without_a_dqn_config_names_the_train_configs_it_has(tmp_path):
+    proc = subprocess.run(TRAIN + ["task=Pendulum", f"train_dir={tmp_path}"], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert "train=PendulumDDPG" in _one_line_error(proc)
+
+
+def test_seed_minus_one_draws_a_seed_and_is_refused_with_several_ranks(tmp_path, capsys):
+    from isaac_rl.config import resolve
+    cfg = resolve(_cfg(["seed=-1", f"train_dir={tmp_path}"]))
+    assert 0 <= cfg["seed"] < 100_000 and f"seed=-1: drew seed={cfg['seed']}" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="seed=-1; allowed: an explicit seed with multi_gpu=True"):
+        resolve(_cfg(["seed=-1", "multi_gpu=True"]))
+
+
+def test_headless_false_is_refused_rather_than_ignored():
+    with pytest.raises(ConfigError, match="headless=False; allowed: True"):
+        run_main(_cfg(["headless=False"]))
+
+
+def test_test_mode_evaluates_num_envs_episodes_when_given(finished, capsys):
+    last = str(finished / "nn" / "last.pt")
+    base = ["task=CartPole-v1", "train=CartPole-v1DQN", "sim_device=cpu", "test=True", f"checkpoint={last}"]
+    for extra, episodes in (([], 256), (["num_envs=8"], 8), (["num_eval_envs=5"], 5)):
+        assert run_main(_cfg(base + extra)) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert result["eval/episodes"] == episodes, (extra, result)
+
+
+def test_every_run_logs_the_sweep_objective(finished):
+    import yaml
+    rows = [json.loads(line) for line in (finished / "metrics.jsonl").read_text().splitlines()]
+    ends = [r for r in rows if "eval/iterations_to_solve" in r]  # one per run (a resume of this folder adds one)
+    assert ends and ends[0]["eval/solved"] == 0.0 and ends[0]["eval/iterations_to_solve"] == 2 * 60
+    sweep = yaml.safe_load(open(os.path.join(ROOT, "cfg", "sweep", "CartPole-v1DQN.yaml")))
+    assert sweep["metric"] == {"name": "eval/iterations_to_solve", "goal": "minimize"}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Every GPU check in one call (a lent GPU machine gives ~15 minutes in all): install the carried wheels, run the CUDA
+# tests, then the benchmarks, writing each output and the scaling figure to $OUT (default gpu_out/).
+#
+#   bash scripts/gpu_check.sh                       # on the GPU machine: python3 with a CUDA torch
+#   DEVICE=cpu QUICK=1 bash scripts/gpu_check.sh    # rehearsal on a CPU machine (tiny settings, same steps)
+#
+# The GPU machine cannot download: put wheels of what its python3 lacks (hydra-core, omegaconf, antlr4-python3-runtime,
+# gymnasium, cloudpickle, farama-notifications) in .whl/ first, e.g. on a machine with a registry:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl hydra-core omegaconf \
+#       antlr4-python3-runtime==4.9.3 gymnasium cloudpickle farama-notifications
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu_out}
+DEVICE=${DEVICE:-cuda:0}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+if [ -d .whl ]; then
+    $PY -m pip install -q --no-index --find-links .whl hydra-core omegaconf gymnasium 2>&1 | tail -3
+fi
+$PY -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -3
+{ nvidia-smi 2>/dev/null || true; $PY -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } \
+    > "$OUT/machine.txt" 2>&1
+
+if [ "${QUICK:-0}" = 1 ]; then  # rehearsal: one seed, small counts, short limits
+    SEEDS=1; COUNTS=256,1024; LOOP_ENVS=1024; TIMEOUT=60; CASES=CartPole-v1/DQN,Pendulum/DDPG
+else
+    SEEDS=5; COUNTS=256,4096,16384,65536,262144; LOOP_ENVS=4096,65536; TIMEOUT=60
+    CASES=CartPole-v1/DQN,Pendulum/DDPG,Cartpole/DQN,Cartpole/DDPG
+fi
+
+# 1. CUDA tests (skipped on a CPU rehearsal; they need a device).
+timeout 300 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_capture.py tests/test_verify.py \
+    > "$OUT/cuda_tests.txt" 2>&1
+# 2. Time to a verified solve, shipped configs, seeds 1..SEEDS.
+timeout 420 $PY scripts/bench_train.py --device "$DEVICE" --seeds "$SEEDS" --timeout "$TIMEOUT" --cases "$CASES" \
+    > "$OUT/bench_train.txt" 2>&1
+# 3. Whole-loop env steps/s (eager against the recorded CUDA graph on CUDA).
+MODES=eager; [ "${DEVICE#cuda}" != "$DEVICE" ] && MODES=eager,graph
+timeout 180 $PY scripts/bench_loop.py --device "${DEVICE%%:*}" --num-envs "$LOOP_ENVS" --modes "$MODES" \
+    --cases "$CASES" > "$OUT/bench_loop.txt" 2>&1
+# 4. Scaling with num_envs (seed 1-3 where time allows), table and PNG.
+timeout 600 $PY scripts/bench_scaling.py --device "$DEVICE" --seeds "$([ "${QUICK:-0}" = 1 ] && echo 1 || echo 3)" \
+    --num-envs "$COUNTS" --timeout "$TIMEOUT" --cases "$CASES" --png "$OUT/scaling.png" > "$OUT/bench_scaling.txt" 2>&1
+tail -n 8 "$OUT"/*.txt
