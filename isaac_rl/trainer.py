@@ -320,7 +320,8 @@ class OffPolicyTrainer:
             if cfg.checkpoint_interval and it % cfg.checkpoint_interval == 0 and self.save is not None:
                 self.save(self)
         wall_s = time.perf_counter() - start
-        if self.is_main and cfg.verify_episodes and self._verified_at != self.iteration and not self.stopped_by_signal:
+        checked_here = self._verified_at == self.iteration and self.last_verify.get("eval/verified_complete") == 1.0
+        if self.is_main and cfg.verify_episodes and not checked_here and not self.stopped_by_signal:
             # The policy the run stops with, verified in full (every episode to its end) for the summary.
             if self.log is not None:
                 self.log(self.verify(None), self.env_steps)
