@@ -18,7 +18,7 @@ from typing import Any, Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from scripts.bench_train import CASES, bench_case  # noqa: E402
+from scripts.bench_train import CASES, bench_case, parse_cases  # noqa: E402
 
 
 def plot(results: List[Dict[str, Any]], path: str) -> None:
@@ -55,10 +55,7 @@ def main() -> None:
     p.add_argument("--png", default="scaling.png", help="where to write the plot")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides passed to every run")
     args = p.parse_args()
-    cases = [c for c in args.cases.split(",") if c]
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        p.error(f"unknown cases {unknown}; allowed: {list(CASES)}")
+    cases = parse_cases(p, args.cases)
     counts = [int(n) for n in args.num_envs.split(",")]
     seeds = list(range(1, args.seeds + 1))
     results = []

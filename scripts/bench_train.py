@@ -149,6 +149,15 @@ def bench_memory(name: str, iterations: int, device: str) -> None:
           f"{10 * iterations} (x{rss[1] / rss[0]:.3f})")
 
 
+def parse_cases(parser: argparse.ArgumentParser, text: str) -> List[str]:
+    """``--cases a,b`` -> ``["a", "b"]``; an unknown case is a usage error naming the allowed ones."""
+    cases = [c for c in text.split(",") if c]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown cases {unknown}; allowed: {list(CASES)}")
+    return cases
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {list(CASES)}")
@@ -160,10 +169,7 @@ def main() -> None:
     p.add_argument("--memory", action="store_true", help="compare peak RSS of a run and a 10x longer one")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides passed to every run (e.g. num_envs=64)")
     args = p.parse_args()
-    cases = [c for c in args.cases.split(",") if c]
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        p.error(f"unknown cases {unknown}; allowed: {list(CASES)}")
+    cases = parse_cases(p, args.cases)
     seeds = list(range(1, args.seeds + 1))
     import torch  # only for the machine description
 
