@@ -86,8 +86,7 @@ class ReplayBuffer:
         if need > max_fraction * free:
             raise MemoryError(f"a replay buffer of {capacity:,} transitions (train.loop.buffer_per_env x num_envs) "
                               f"needs {need / 2**30:.2f} GiB on {self.device} but only {free / 2**30:.2f} GiB is free; "
-                              "lower "
-                              "train.loop.buffer_per_env or num_envs")
+                              "lower train.loop.buffer_per_env or num_envs")
         f32 = dict(dtype=torch.float32, device=self.device)
         self.obs = torch.zeros((capacity, obs_dim), **f32)
         self.next_obs = torch.zeros((capacity, obs_dim), **f32)

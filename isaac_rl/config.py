@@ -84,10 +84,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
     device = str(cfg["sim_device"])
     _need(re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", device) is not None, "sim_device", device,
           "auto, cpu, cuda or cuda:K")
-    experiment = str(cfg.get("experiment", "") or "")
-    _need(not experiment.startswith(("/", "~")) and ".." not in experiment.replace("\\", "/").split("/"),
-          "experiment", experiment, f"a folder name inside train_dir ({cfg.get('train_dir', 'runs')}), no '..' or "
-          "absolute path (set train_dir to write elsewhere)")
     _need(str(cfg["rl_device"]) == device, "rl_device", cfg["rl_device"],
           f"the same device as sim_device ({device}); data never leaves the simulation device")
     _need(cfg["resume"] in ("", "auto"), "resume", cfg["resume"], "'' or auto")

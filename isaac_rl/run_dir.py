@@ -26,9 +26,10 @@ def run_dir_of(cfg: Mapping[str, Any]) -> str:
         name = f"{cfg['train']['name']}_sweep{os.environ['WANDB_SWEEP_ID']}_{os.environ['WANDB_RUN_ID']}"
     root = os.path.abspath(cfg["train_dir"])
     path = os.path.abspath(os.path.join(root, name))
-    if os.path.commonpath([root, path]) != root or path == root:
+    if os.path.commonpath([root, path]) != root or path == root or name.startswith("~"):
         raise ConfigError(f"invalid config: experiment={cfg['experiment']!r}; allowed: a folder name inside "
-                          f"train_dir ({cfg['train_dir']})")
+                          f"train_dir ({cfg['train_dir']}), no '..' or absolute path (set train_dir to write "
+                          "elsewhere)")
     return os.path.join(cfg["train_dir"], name)
 
 

@@ -281,42 +281,9 @@ class OffPolicyTrainer:
             if self._stop_requested(it):
                 self.stopped_by_signal = True
                 break
-            if cfg.eval_interval and it % cfg.eval_interval == 0:
-                solved = False
-                if self.is_main:
-                    result = self.run_eval()
-                    result["eval/wall_s"] = time.perf_counter() - start
-                    if self.log is not None:
-                        self.log(result, self.env_steps)
-                    mean = result.get("eval/mean_return", -math.inf)  # absent when cut short (out of reach)
-                    solved = cfg.eval_target is not None and mean >= cfg.eval_target
-                    if solved and cfg.verify_episodes:  # the bar counts only on many fresh episodes
-                        checked = self.verify(cfg.eval_target if cfg.eval_early_out else None)
-                        checked["eval/wall_s"] = time.perf_counter() - start
-                        if self.log is not None:
-                            self.log(checked, self.env_steps)
-                        solved = checked.get("eval/verified_mean_return", -math.inf) >= cfg.eval_target
-                        if not solved:
-                            shown = checked.get("eval/verified_mean_return", checked.get("eval/verified_return_bound"))
-                            print(f"[isaac_rl] not verified: eval mean return {mean:.1f} >= {cfg.eval_target}, but "
-                                  f"{checked['eval/verified_episodes']:.0f} fresh episodes give "
-                                  f"{'at most ' if not checked['eval/verified_complete'] else ''}{shown:.1f}; "
-                                  "training on", flush=True)
-                    if mean > self.best_return and math.isfinite(self._weight_sum().item()):
-                        self.best_return = mean
-                        if self.save_best is not None:
-                            self.save_best(self, result)
-                if self.agree(solved):
-                    self.solved_at = self.env_steps
-                    if self.is_main:
-                        v = self.last_verify
-                        verified = (f", verified on {v['eval/verified_episodes']:.0f} fresh episodes: mean "
-                                    f"{v['eval/verified_mean_return']:.1f}, min {v['eval/verified_min_return']:.1f}"
-                                    ) if cfg.verify_episodes else ""
-                        print(f"[isaac_rl] solved: eval mean return {result['eval/mean_return']:.1f} >= "
-                              f"{cfg.eval_target} at env step {self.env_steps:,} "
-                              f"({self.agent.learner.num_updates:,} gradient steps){verified}", flush=True)
-                    break
+            if cfg.eval_interval and it % cfg.eval_interval == 0 and self.agree(self.is_main and self._solved(start)):
+                self.solved_at = self.env_steps
+                break
             if cfg.checkpoint_interval and it % cfg.checkpoint_interval == 0 and self.save is not None:
                 self.save(self)
         wall_s = time.perf_counter() - start
@@ -336,6 +303,40 @@ class OffPolicyTrainer:
         return {"env_steps": self.env_steps, "iterations": self.iteration, "solved_at": self.solved_at,
                 "gradient_steps": self.agent.learner.num_updates, "wall_s": wall_s,
                 "stopped_by_signal": self.stopped_by_signal, **self.last_eval, **self.last_verify}
+
+    def _solved(self, start: float) -> bool:
+        """Rank 0 at an evaluation iteration: evaluate, keep ``nn/best.pt``, and when the mean meets ``eval_target``
+        verify it on ``verify_episodes`` fresh episodes; True when the bar is met (and verified)."""
+        cfg = self.cfg
+        result = self.run_eval()
+        result["eval/wall_s"] = time.perf_counter() - start
+        if self.log is not None:
+            self.log(result, self.env_steps)
+        mean = result.get("eval/mean_return", -math.inf)  # absent when cut short (out of reach)
+        if mean > self.best_return:
+            self.best_return = mean
+            if self.save_best is not None:
+                self.save_best(self, result)  # refuses non-finite weights (DivergedError)
+        if cfg.eval_target is None or mean < cfg.eval_target:
+            return False
+        verified = ""
+        if cfg.verify_episodes:  # the bar counts only on many fresh episodes
+            checked = self.verify(cfg.eval_target if cfg.eval_early_out else None)
+            checked["eval/wall_s"] = time.perf_counter() - start
+            if self.log is not None:
+                self.log(checked, self.env_steps)
+            episodes = f"{checked['eval/verified_episodes']:.0f} fresh episodes"
+            if checked.get("eval/verified_mean_return", -math.inf) < cfg.eval_target:
+                shown = checked.get("eval/verified_mean_return", checked.get("eval/verified_return_bound"))
+                print(f"[isaac_rl] not verified: eval mean return {mean:.1f} >= {cfg.eval_target}, but {episodes} "
+                      f"give {'at most ' if not checked['eval/verified_complete'] else ''}{shown:.1f}; training on",
+                      flush=True)
+                return False
+            verified = (f", verified on {episodes}: mean {checked['eval/verified_mean_return']:.1f}, min "
+                        f"{checked['eval/verified_min_return']:.1f}")
+        print(f"[isaac_rl] solved: eval mean return {mean:.1f} >= {cfg.eval_target} at env step {self.env_steps:,} "
+              f"({self.agent.learner.num_updates:,} gradient steps){verified}", flush=True)
+        return True
 
     def _weight_sum(self) -> torch.Tensor:
         """Sum of every network weight, a 0-d device tensor: finite exactly when all weights are (no host read)."""

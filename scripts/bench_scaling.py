@@ -18,7 +18,7 @@ from typing import Any, Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from scripts.bench_train import CASES, bench_case, parse_cases  # noqa: E402
+from scripts.bench_train import CASES, bench_case, fmt, parse_cases  # noqa: E402
 
 
 def plot(results: List[Dict[str, Any]], path: str) -> None:
@@ -68,12 +68,9 @@ def main() -> None:
           "| median training s | lowest verified mean | lowest verified min |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        def f(x: Any) -> str:
-            return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else (
-                f"{x:.2f}" if isinstance(x, float) else str(x))
-        print(f"| {r['case']} | {r['num_envs']} | {r['solved']}/{r['seeds']} | {f(r['median_s'])} | "
-              f"{f(r['median_iterations'])} | {f(r['median_gradient_steps'])} | {f(r['median_train_s'])} | "
-              f"{f(r['verified_mean'])} | {f(r['verified_min'])} |")
+        print(f"| {r['case']} | {r['num_envs']} | {r['solved']}/{r['seeds']} | {fmt(r['median_s'])} | "
+              f"{fmt(r['median_iterations'])} | {fmt(r['median_gradient_steps'])} | {fmt(r['median_train_s'])} | "
+              f"{fmt(r['verified_mean'])} | {fmt(r['verified_min'])} |")
     plot(results, args.png)
     print(f"wrote {args.png}")
 

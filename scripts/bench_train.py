@@ -121,8 +121,11 @@ def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: 
             "bytes_per_transition": runs[0]["bytes_per_transition"]}
 
 
-def _fmt(x: Any) -> str:
-    return "-" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
+def fmt(x: Any) -> str:
+    """A table cell: ``-`` for a missing or non-finite number (an unsolved or cut-short run), floats to 2 places."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
 def bench_peer(seeds: List[int], timeout: float) -> Dict[str, Any]:
@@ -183,8 +186,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['case']} | {r['bar']} | {r['solved']}/{r['seeds']} | {r['median_s']:.2f} | {r['max_s']:.2f} | "
-              f"{_fmt(r['median_train_s'])} | {r['median_iterations']} | {r['median_env_steps']} | "
-              f"{r['median_gradient_steps']} | {_fmt(r['verified_mean'])} | {_fmt(r['verified_min'])} | "
+              f"{fmt(r['median_train_s'])} | {r['median_iterations']} | {r['median_env_steps']} | "
+              f"{r['median_gradient_steps']} | {fmt(r['verified_mean'])} | {fmt(r['verified_min'])} | "
               f"{r['peak_rss_mib']:.0f} | {r['bytes_per_transition']} |")
     for r in results:
         for peer_name, peer_s in REFERENCE.get(r["case"], {}).items():

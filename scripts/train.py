@@ -46,8 +46,9 @@ def missing_train_config(argv):  # type: ignore[no-untyped-def]
             f"{' or '.join('train=' + o for o in options) if options else 'a train= config for it'}")
 
 
-if __name__ == "__main__" and missing_train_config(sys.argv[1:]):
-    sys.stderr.write(f"[isaac_rl] error: {missing_train_config(sys.argv[1:])}\n")
+MISSING_TRAIN = missing_train_config(sys.argv[1:]) if __name__ == "__main__" else None
+if MISSING_TRAIN:
+    sys.stderr.write(f"[isaac_rl] error: {MISSING_TRAIN}\n")
     sys.exit(2)
 
 
