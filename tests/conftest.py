@@ -3,9 +3,19 @@ import sys
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+def compose_config(overrides):
+    """The raw config dict ``scripts/train.py <overrides>`` gets from Hydra (cfg/), before :func:`resolve`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=os.path.join(ROOT, "cfg"), version_base=None):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

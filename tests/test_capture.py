@@ -6,25 +6,20 @@ its numbers must equal the eager iteration bit for bit over many iterations: any
 ``compile=True``, fuses kernels, so it matches eager to float rounding over the first iterations.
 """
 
-import os
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from isaac_rl.build import make_trainer
 from isaac_rl.config import ConfigError, resolve
-from tests.conftest import ROOT
+from tests.conftest import compose_config
 
 CASES = [("CartPole-v1", "CartPole-v1DQN"), ("Cartpole", "CartpoleDQN"), ("Pendulum", "PendulumDDPG")]
 
 
 def config(task, train, *overrides, device="cpu"):
     """The resolved config of ``scripts/train.py task=<task> train=<train> sim_device=<device> <overrides>``."""
-    with initialize_config_dir(config_dir=os.path.join(ROOT, "cfg"), version_base=None):
-        cfg = compose("config", overrides=[f"task={task}", f"train={train}", f"sim_device={device}", *overrides])
-    return resolve(OmegaConf.to_container(cfg, resolve=True))
+    return resolve(compose_config([f"task={task}", f"train={train}", f"sim_device={device}", *overrides]))
 
 
 def trainer_for(task, train, learn=None, device="cpu"):

@@ -7,18 +7,14 @@ at least 4x apart, with no other override: the schedules are per iteration, so t
 """
 
 import math
-import os
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
 
 from isaac_rl.build import make_env, make_trainer
 from isaac_rl.config import resolve
 from isaac_rl.evaluate import evaluate
-from tests.conftest import ROOT
+from tests.conftest import compose_config
 
 # (task, train config, bar, the other num_envs tested beside the default one)
 SHIPPED = [("CartPole-v1", "CartPole-v1DQN", 475.0, 256), ("Pendulum", "PendulumDDPG", -200.0, 256),
@@ -28,11 +24,8 @@ SHIPPED = [("CartPole-v1", "CartPole-v1DQN", 475.0, 256), ("Pendulum", "Pendulum
 def shipped(task, train, seed, sim="torch", *overrides, **loop):
     """The resolved config ``scripts/train.py task=<task> train=<train> seed=<seed> sim=<sim> <overrides>`` would use
     (Hydra composes it from cfg/), with ``train.loop`` keys replaced by ``loop``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=os.path.join(ROOT, "cfg"), version_base=None):
-        cfg = compose("config", overrides=[f"task={task}", f"train={train}", f"seed={seed}", f"sim={sim}",
-                                           "sim_device=cpu", *overrides])
-    cfg = resolve(OmegaConf.to_container(cfg, resolve=True))
+    cfg = resolve(compose_config([f"task={task}", f"train={train}", f"seed={seed}", f"sim={sim}", "sim_device=cpu",
+                                  *overrides]))
     cfg["train"]["loop"].update(loop)
     return cfg
 

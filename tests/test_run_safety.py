@@ -11,15 +11,12 @@ import time
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
 
 from isaac_rl import checkpoint
 from isaac_rl import run_dir as folders
 from isaac_rl.errors import CheckpointError, ConfigError, RunDirError, UserError
 from isaac_rl.run import main as run_main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, compose_config
 
 TRAIN = [sys.executable, os.path.join(ROOT, "scripts", "train.py")]
 PLAY = [sys.executable, os.path.join(ROOT, "scripts", "play.py")]
@@ -182,10 +179,7 @@ def test_debug_switch_shows_the_traceback(tmp_path):
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "train.algo.gamma=2" in proc.stderr
 
 
-def _cfg(overrides):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=os.path.join(ROOT, "cfg"), version_base=None):
-        return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+_cfg = compose_config
 
 
 def _files(tmp_path):
