@@ -7,7 +7,7 @@ Both step the same task (classic CartPole-v1) with random actions; the ratio pri
 are timed in alternating rounds and each figure is the median over rounds, so a noisy (shared, virtualised) machine
 slows all alike instead of whichever happened to run during a slow spell. The Isaac preset (``Cartpole``, RK4 with
 2 substeps) is printed beside. On CUDA each torch task is also timed with its ``--steps`` steps replayed as one CUDA
-graph (:class:`isaac_rl.step_graph.StepGraph`), which removes the host's per-kernel launch cost.
+graph (:class:`isaac_rl.runtime.step_graph.StepGraph`), which removes the host's per-kernel launch cost.
 """
 
 import argparse
@@ -22,7 +22,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from isaac_rl.step_graph import StepGraph  # noqa: E402
+from isaac_rl.runtime.step_graph import StepGraph  # noqa: E402
 from tasks import make_task  # noqa: E402
 
 

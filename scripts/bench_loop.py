@@ -25,8 +25,8 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from isaac_rl.build import make_trainer  # noqa: E402
-from isaac_rl.config import resolve  # noqa: E402
+from isaac_rl.app.build import make_trainer  # noqa: E402
+from isaac_rl.app.config import resolve  # noqa: E402
 from scripts.bench_train import CASES  # noqa: E402
 
 CFG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cfg")

@@ -50,10 +50,10 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
     if args.sim == "isaacgym":
         import isaacgym  # noqa: F401  (must be imported before torch)
 
-    from isaac_rl import checkpoint
-    from isaac_rl.build import make_trained_agent
-    from isaac_rl.evaluate import evaluate
-    from isaac_rl.export import export_onnx, export_torchscript, policy_module
+    from isaac_rl.app import checkpoint
+    from isaac_rl.app.build import make_trained_agent
+    from isaac_rl.runtime.evaluate import evaluate
+    from isaac_rl.tools.export import export_onnx, export_torchscript, policy_module
 
     state = checkpoint.read(args.checkpoint, args.device, "export" if args.export or args.onnx else "play")
     cfg = state["config"]
@@ -73,7 +73,7 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
             export_onnx(module, example, args.onnx)
             result["onnx"] = args.onnx
     if args.gif:
-        from isaac_rl.render import record_gif
+        from isaac_rl.tools.render import record_gif
         if sim != "torch":
             raise SystemExit(f"--gif draws the torch backend's state; this run uses --sim {sim} (use --sim torch)")
         gif_env, gif_agent = make_trained_agent(cfg, state["trainer"]["agent"], "torch", 1, args.device, args.seed)
@@ -81,7 +81,7 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
                                           max_steps=args.gif_steps, seed=args.seed)
         result["gif"] = args.gif
     if args.curve:
-        from isaac_rl.render import plot_learning_curve
+        from isaac_rl.tools.render import plot_learning_curve
         metrics = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.checkpoint))), "metrics.jsonl")
         result["curve_points"] = plot_learning_curve(metrics, args.curve)
         result["curve"] = args.curve
@@ -91,7 +91,7 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
 
 def cli() -> int:
     """:func:`main` with user errors (a bad checkpoint) as one line on stderr and exit code 2."""
-    from isaac_rl.errors import UserError
+    from isaac_rl.core.errors import UserError
     try:
         return main()
     except UserError as err:

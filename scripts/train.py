@@ -28,8 +28,8 @@ sys.path.insert(0, ROOT)
 import hydra  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from isaac_rl.errors import UserError  # noqa: E402
-from isaac_rl.run import main as run_main  # noqa: E402
+from isaac_rl.app.run import main as run_main  # noqa: E402
+from isaac_rl.core.errors import UserError  # noqa: E402
 
 
 def missing_train_config(argv):  # type: ignore[no-untyped-def]
@@ -54,7 +54,7 @@ if MISSING_TRAIN:
 
 @hydra.main(version_base=None, config_path="../cfg", config_name="config")
 def main(cfg: DictConfig) -> None:
-    """Resolve the config and hand it to :func:`isaac_rl.run.main`; user errors become one line on stderr."""
+    """Resolve the config and hand it to :func:`isaac_rl.app.run.main`; user errors become one line on stderr."""
     raw = OmegaConf.to_container(cfg, resolve=True)
     try:
         code = run_main(raw)

@@ -1,4 +1,4 @@
-"""Task definitions: one constructor, three backends, one tensor contract (:class:`isaac_rl.contract.VecEnv`).
+"""Task definitions: one constructor, three backends, one tensor contract (:class:`isaac_rl.core.contract.VecEnv`).
 
 =============  =====================================  ==========================  =====================
 task           torch (default, CPU or CUDA)            gymnasium (CPU fallback)    isaacgym (PhysX)
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Tuple
 
-from isaac_rl.contract import VecEnv
+from isaac_rl.core.contract import VecEnv
 
 TASKS: Dict[str, Tuple[str, ...]] = {
     "Cartpole": ("torch", "isaacgym"),

@@ -37,7 +37,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from isaac_rl.contract import ActionSpec
+from isaac_rl.core.contract import ActionSpec
 from tasks.torch_base import TorchTask
 
 

@@ -13,8 +13,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from isaac_rl.actions import check_actions, check_num_envs
-from isaac_rl.contract import ActionSpec, StepOut, canonical_device
+from isaac_rl.core.checks import check_actions, check_num_envs
+from isaac_rl.core.contract import ActionSpec, StepOut, canonical_device
 
 _GYM_TASKS = {
     # name: (gymnasium id, action spec); CartPole-v1 has two actions, push left (0) and push right (1).

@@ -15,7 +15,7 @@ from typing import Tuple
 
 import torch
 
-from isaac_rl.contract import ActionSpec
+from isaac_rl.core.contract import ActionSpec
 from tasks.torch_base import TorchTask
 
 

@@ -11,8 +11,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from isaac_rl.actions import check_actions, check_num_envs
-from isaac_rl.contract import ActionSpec, StepOut, canonical_device
+from isaac_rl.core.checks import check_actions, check_num_envs
+from isaac_rl.core.contract import ActionSpec, StepOut, canonical_device
 
 
 class TorchTask:

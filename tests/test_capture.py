@@ -10,8 +10,8 @@ its numbers must equal the eager iteration bit for bit over many iterations: any
 import pytest
 import torch
 
-from isaac_rl.build import make_trainer
-from isaac_rl.config import ConfigError, resolve
+from isaac_rl.app.build import make_trainer
+from isaac_rl.app.config import ConfigError, resolve
 from tests.conftest import compose_config
 
 CASES = [("CartPole-v1", "CartPole-v1DQN"), ("Cartpole", "CartpoleDQN"), ("Pendulum", "PendulumDDPG")]
@@ -164,7 +164,7 @@ def test_capturable_loop_keeps_every_tensor_at_its_address():
 def test_cuda_graph_choice():
     """cuda_graph=auto records the iteration wherever it can: CUDA, torch backend, one process, no compile, no
     delayed actor step; True/False are taken as given."""
-    from isaac_rl.config import resolve_cuda_graph
+    from isaac_rl.app.config import resolve_cuda_graph
 
     def cfg(**kw):
         base = {"cuda_graph": "auto", "sim": "torch", "multi_gpu": False, "compile": False,

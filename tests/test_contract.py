@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from isaac_rl.actions import DiscreteEfforts
+from isaac_rl.algorithms.efforts import DiscreteEfforts
 from tasks import make_task
 from tests.conftest import DEVICES
 
@@ -70,7 +70,7 @@ def test_final_obs_is_the_terminal_state(env):
 def test_device_is_stored_with_its_index(device):
     """``device="cuda"`` is stored as ``cuda:K`` (what its tensors report), so actions made on ``"cuda"`` pass the
     device check; a plain ``torch.device("cuda")`` compares unequal to ``cuda:0``."""
-    from isaac_rl.contract import canonical_device
+    from isaac_rl.core.contract import canonical_device
 
     assert canonical_device(device) == torch.zeros(1, device=device).device
     for name in ("Cartpole", "CartPole-v1", "Pendulum"):

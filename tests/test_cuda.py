@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from isaac_rl.build import make_trainer
+from isaac_rl.app.build import make_trainer
 from tests.test_learning import shipped
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -87,7 +87,7 @@ def test_recorded_iteration_replays_the_eager_numbers(task, train):
     then 27 replays, the last 10 under ``set_sync_debug_mode("error")``) leaves every number the loop carries where 30
     eager iterations leave it: replays draw fresh random numbers, advance the device counters and the epsilon clock,
     and nothing host-side is frozen into the graph."""
-    from isaac_rl.capture import CudaGraphed
+    from isaac_rl.runtime.capture import CudaGraphed
     from tests.test_capture import trainer_for
 
     eager = _run_checked(trainer_for(task, train, device="cuda"))
@@ -124,7 +124,7 @@ def test_train_py_with_cuda_graph_solves_cartpole_v1(tmp_path):
 def test_step_graph_replays_equal_eager_steps(task):
     """StepGraph: 3 replays of 60 recorded steps give the state, step counters and outputs of 180 eager steps from the
     same state and default-generator seed (resets included: random efforts end CartPole episodes within ~30 steps)."""
-    from isaac_rl.step_graph import StepGraph
+    from isaac_rl.runtime.step_graph import StepGraph
     from tasks import make_task
 
     n, k = 4096, 60
@@ -156,7 +156,7 @@ def test_step_graph_replays_equal_eager_steps(task):
 def test_recorded_evaluation_chunks_give_the_eager_evaluation(task):
     """Evaluator(cuda_graph=True): chunks of 25 steps replayed as one CUDA graph give the eager evaluator's results,
     for complete evaluations and cut-short ones, on repeated calls (the first call records)."""
-    from isaac_rl.evaluate import Evaluator
+    from isaac_rl.runtime.evaluate import Evaluator
     from tasks import make_task
 
     def policy(obs):  # CartPole: push towards the lean (balances for long); Pendulum: a damping torque

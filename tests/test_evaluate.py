@@ -2,7 +2,7 @@
 
 import torch
 
-from isaac_rl.evaluate import evaluate
+from isaac_rl.runtime.evaluate import evaluate
 from tasks import make_task
 
 
@@ -68,7 +68,7 @@ def test_an_evaluator_reused_gives_the_fresh_result_also_with_a_capturable_env()
     """The trainer keeps one Evaluator (persistent buffers, reset each call); a capturable env (auto-reset noise from
     torch's default generator) evaluates like a plain one: seeded resets use the env's own generator and only the
     first episode of each env counts. limit 500 with check_every 30 ends in a shorter, eager chunk."""
-    from isaac_rl.evaluate import Evaluator
+    from isaac_rl.runtime.evaluate import Evaluator
 
     env = make_task("CartPole-v1", num_envs=8, seed=0)
     fresh = evaluate(env, half_balanced, seed=3)
@@ -83,7 +83,7 @@ def test_an_evaluator_reused_gives_the_fresh_result_also_with_a_capturable_env()
 
 def test_evaluator_keeps_the_env_dtype():
     """A float64 torch task (the parity tests' precision) is evaluated on float64 observations, not cast to float32."""
-    from isaac_rl.evaluate import Evaluator
+    from isaac_rl.runtime.evaluate import Evaluator
 
     env = make_task("CartPole-v1", num_envs=8, seed=0, dtype=torch.float64)
     seen = []

@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from isaac_rl import checkpoint
-from isaac_rl.buffer import Batch, ReplayBuffer
-from isaac_rl.build import make_trainer
-from isaac_rl.ddpg import DDPG
-from isaac_rl.dqn import DQN
-from isaac_rl.networks import polyak_update
-from isaac_rl.noise import OUNoise
+from isaac_rl.algorithms.ddpg import DDPG
+from isaac_rl.algorithms.dqn import DQN
+from isaac_rl.algorithms.networks import polyak_update
+from isaac_rl.algorithms.noise import OUNoise
+from isaac_rl.app import checkpoint
+from isaac_rl.app.build import make_trainer
+from isaac_rl.core.types import Batch
+from isaac_rl.storage.replay import ReplayBuffer
 
 
 def _set_linear(net, weight, bias):
@@ -138,7 +139,7 @@ def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo, capturabl
 
 
 def test_nstep_window_matches_hand_computed_returns():
-    from isaac_rl.nstep import NStepWindow
+    from isaac_rl.storage.nstep import NStepWindow
 
     w = NStepWindow(3, 0.5, num_envs=2, obs_dim=1, action_shape=(), device=torch.device("cpu"))
     rewards = [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0]]
@@ -170,7 +171,7 @@ def test_nstep_td_target_discounts_by_gamma_to_the_horizon():
 
 
 def test_adam_matches_torch_optim_adam():
-    from isaac_rl.optim import Adam
+    from isaac_rl.algorithms.optim import Adam
 
     torch.manual_seed(0)
     nets = [torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3)) for _ in range(3)]

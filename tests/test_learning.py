@@ -11,9 +11,9 @@ import math
 import pytest
 import torch
 
-from isaac_rl.build import make_env, make_trainer
-from isaac_rl.config import resolve
-from isaac_rl.evaluate import evaluate
+from isaac_rl.app.build import make_env, make_trainer
+from isaac_rl.app.config import resolve
+from isaac_rl.runtime.evaluate import evaluate
 from tests.conftest import compose_config
 
 # (task, train config, bar, the other num_envs tested beside the default one)

@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
-from isaac_rl import checkpoint
-from isaac_rl.build import make_trained_agent
+from isaac_rl.app import checkpoint
+from isaac_rl.app.build import make_trained_agent
 from tests.conftest import ROOT
 
 TRAIN = [sys.executable, os.path.join(ROOT, "scripts", "train.py")]

@@ -12,10 +12,10 @@ import time
 import pytest
 import torch
 
-from isaac_rl import checkpoint
-from isaac_rl import run_dir as folders
-from isaac_rl.errors import CheckpointError, ConfigError, RunDirError, UserError
-from isaac_rl.run import main as run_main
+from isaac_rl.app import checkpoint
+from isaac_rl.app import run_dir as folders
+from isaac_rl.app.run import main as run_main
+from isaac_rl.core.errors import CheckpointError, ConfigError, RunDirError, UserError
 from tests.conftest import ROOT, compose_config
 
 TRAIN = [sys.executable, os.path.join(ROOT, "scripts", "train.py")]
@@ -276,7 +276,7 @@ def test_task_without_a_dqn_config_names_the_train_configs_it_has(tmp_path):
 
 
 def test_seed_minus_one_draws_a_seed_and_is_refused_with_several_ranks(tmp_path, capsys):
-    from isaac_rl.config import resolve
+    from isaac_rl.app.config import resolve
     cfg = resolve(_cfg(["seed=-1", f"train_dir={tmp_path}"]))
     assert 0 <= cfg["seed"] < 100_000 and f"seed=-1: drew seed={cfg['seed']}" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="seed=-1; allowed: an explicit seed with multi_gpu=True"):

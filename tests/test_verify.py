@@ -5,9 +5,9 @@ import math
 
 import torch
 
-from isaac_rl.build import make_env, make_trainer
-from isaac_rl.evaluate import evaluate
-from isaac_rl.trainer import VERIFY_SEED_OFFSET
+from isaac_rl.app.build import make_env, make_trainer
+from isaac_rl.runtime.evaluate import evaluate
+from isaac_rl.runtime.trainer import VERIFY_SEED_OFFSET
 from scripts.bench_train import verified
 from tests.test_learning import shipped
 

@@ -10,8 +10,8 @@ import tempfile
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from isaac_rl import checkpoint
-from isaac_rl.errors import ConfigError, RunDirError
+from isaac_rl.app import checkpoint
+from isaac_rl.core.errors import ConfigError, RunDirError
 
 RESULT_FILES = ("config.yaml", "metrics.jsonl", "wandb_id.txt", "history.jsonl")
 RESULT_DIRS = ("nn", "summaries", "wandb", "videos")
@@ -50,7 +50,7 @@ def plan(cfg: Mapping[str, Any], run_dir: str) -> Optional[str]:
     """Decide, without writing anything, what this run does with ``run_dir``; returns the checkpoint to resume from.
 
     - ``checkpoint=PATH``: resume from it (into ``run_dir``: in place when PATH lies in ``run_dir``).
-    - ``resume=auto``: resume from :func:`isaac_rl.checkpoint.latest`; with none, say so and start a new run.
+    - ``resume=auto``: resume from :func:`isaac_rl.app.checkpoint.latest`; with none, say so and start a new run.
     - A new run into a folder holding an earlier run's results is refused with :class:`RunDirError` naming
       ``resume=auto``, ``overwrite=True`` and ``experiment=``; with ``overwrite=True`` :func:`clear` removes them
       once the run really starts.

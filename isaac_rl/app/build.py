@@ -6,17 +6,17 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
-from isaac_rl.actions import DiscreteEfforts
-from isaac_rl.agents import Agent, ContinuousAgent, DiscreteAgent
-from isaac_rl.buffer import ReplayBuffer
-from isaac_rl.config import resolve_cuda_graph
-from isaac_rl.contract import VecEnv
-from isaac_rl.ddpg import DDPG
-from isaac_rl.dqn import DQN
-from isaac_rl.errors import ConfigError
-from isaac_rl.noise import GaussianNoise, OUNoise
-from isaac_rl.nstep import NStepWindow
-from isaac_rl.trainer import OffPolicyTrainer, TrainerConfig
+from isaac_rl.algorithms.agents import Agent, ContinuousAgent, DiscreteAgent
+from isaac_rl.algorithms.ddpg import DDPG
+from isaac_rl.algorithms.dqn import DQN
+from isaac_rl.algorithms.efforts import DiscreteEfforts
+from isaac_rl.algorithms.noise import GaussianNoise, OUNoise
+from isaac_rl.app.config import resolve_cuda_graph
+from isaac_rl.core.contract import VecEnv
+from isaac_rl.core.errors import ConfigError
+from isaac_rl.runtime.trainer import OffPolicyTrainer, TrainerConfig
+from isaac_rl.storage.nstep import NStepWindow
+from isaac_rl.storage.replay import ReplayBuffer
 from tasks import make_task
 
 
@@ -85,7 +85,7 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
                  **callbacks: Any) -> Tuple[OffPolicyTrainer, VecEnv, Optional[VecEnv]]:
     """Everything for one run from the resolved config (``task``, ``train``, ``num_envs``, ``seed``, ``sim``,
     ``compile``, ``cuda_graph``). ``compile=True`` and ``cuda_graph=True`` build the env, learner and buffer in their
-    capturable form (see :mod:`isaac_rl.capture`)."""
+    capturable form (see :mod:`isaac_rl.runtime.capture`)."""
     seed = int(cfg["seed"]) + rank
     graphed = resolve_cuda_graph(cfg, device)
     compiled = bool(cfg.get("compile", False))

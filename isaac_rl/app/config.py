@@ -7,7 +7,7 @@ import os
 import re
 from typing import Any, Dict, Mapping
 
-from isaac_rl.errors import ConfigError
+from isaac_rl.core.errors import ConfigError
 from tasks import SIMS, TASKS
 
 __all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph"]

@@ -11,17 +11,18 @@ from typing import Any, Dict, Optional
 import torch
 import yaml
 
-from isaac_rl import checkpoint, distributed
-from isaac_rl import run_dir as folders
-from isaac_rl.build import make_trained_agent, make_trainer, resolve_device
-from isaac_rl.config import resolve, resolve_cuda_graph
-from isaac_rl.errors import ConfigError, RunDirError
-from isaac_rl.evaluate import evaluate
-from isaac_rl.logger import RunLogger
-from isaac_rl.optim import Adam
-from isaac_rl.run_dir import run_dir_of
-from isaac_rl.signals import StopFlag
-from isaac_rl.trainer import OffPolicyTrainer
+from isaac_rl.algorithms.optim import Adam
+from isaac_rl.app import checkpoint
+from isaac_rl.app import run_dir as folders
+from isaac_rl.app.build import make_trained_agent, make_trainer, resolve_device
+from isaac_rl.app.config import resolve, resolve_cuda_graph
+from isaac_rl.app.logger import RunLogger
+from isaac_rl.app.run_dir import run_dir_of
+from isaac_rl.core.errors import ConfigError, RunDirError
+from isaac_rl.runtime import distributed
+from isaac_rl.runtime.evaluate import evaluate
+from isaac_rl.runtime.signals import StopFlag
+from isaac_rl.runtime.trainer import OffPolicyTrainer
 
 __all__ = ["main", "run_dir_of"]
 

@@ -4,7 +4,7 @@ All tensors live on ``env.device``. ``N`` is ``env.num_envs``.
 
 Actions are *normalised efforts*: a float tensor ``[N, act_dim]`` in ``[-1, 1]`` that the task scales by its maximum
 effort (400 N for the Isaac Gym Cartpole, 2 N*m for Pendulum). Discrete learners (DQN) pick indices and map them to
-efforts with :class:`isaac_rl.actions.DiscreteEfforts`, so every backend only ever sees efforts. A task that only
+efforts with :class:`isaac_rl.core.checks.DiscreteEfforts`, so every backend only ever sees efforts. A task that only
 accepts some efforts (gymnasium's CartPole-v1 knows only "push left" and "push right") lists them in
 ``ActionSpec.efforts``.
 
@@ -14,7 +14,7 @@ equals ``obs``). An off-policy learner stores ``final_obs`` as ``next_obs``; ``t
 ``truncated`` (time limit) does not.
 
 Optional: ``reward_max``, an upper bound of the per-step reward (1.0 for the cart-poles, 0.0 for Pendulum), lets an
-evaluation stop as soon as its target mean return is out of reach (:func:`isaac_rl.evaluate.evaluate`).
+evaluation stop as soon as its target mean return is out of reach (:func:`isaac_rl.runtime.evaluate.evaluate`).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ from typing import Union
 
 import torch
 
-from isaac_rl.actions import DiscreteEfforts
-from isaac_rl.ddpg import DDPG
-from isaac_rl.dqn import DQN
-from isaac_rl.noise import GaussianNoise, OUNoise
+from isaac_rl.algorithms.ddpg import DDPG
+from isaac_rl.algorithms.dqn import DQN
+from isaac_rl.algorithms.efforts import DiscreteEfforts
+from isaac_rl.algorithms.noise import GaussianNoise, OUNoise
 
 
 class DiscreteAgent:

@@ -9,13 +9,14 @@ from typing import Any, Callable, Dict, Optional
 
 import torch
 
-from isaac_rl.agents import Agent
-from isaac_rl.buffer import ReplayBuffer
-from isaac_rl.capture import CudaGraphed, compile_iteration
-from isaac_rl.contract import VecEnv
-from isaac_rl.errors import DivergedError
-from isaac_rl.evaluate import Evaluator
-from isaac_rl.nstep import NStepWindow
+from isaac_rl.algorithms.agents import Agent
+from isaac_rl.core.contract import VecEnv
+from isaac_rl.core.errors import DivergedError
+from isaac_rl.runtime.capture import CudaGraphed, compile_iteration
+from isaac_rl.runtime.evaluate import Evaluator
+from isaac_rl.runtime.stats import EpisodeStats
+from isaac_rl.storage.nstep import NStepWindow
+from isaac_rl.storage.replay import ReplayBuffer
 
 VERIFY_SEED_OFFSET = 1 << 40  # verification seeds: seed + this + iteration, apart from training and evaluation seeds
 STOP_POLL_DISTRIBUTED = 10  # iterations between multi-rank stop agreements (each is a collective)
@@ -35,7 +36,7 @@ class TrainerConfig:
         eval_interval: Iterations between evaluations (0: never).
         eval_target: Stop once an evaluation's mean return reaches this (``None``: never stop early).
         eval_early_out: Cut an evaluation short once ``eval_target`` is out of reach (see
-            :func:`isaac_rl.evaluate.evaluate`; needs the env's ``reward_max``).
+            :func:`isaac_rl.runtime.evaluate.evaluate`; needs the env's ``reward_max``).
         checkpoint_interval: Iterations between checkpoints (0: only at the end).
         verify_episodes: Fresh deterministic episodes (one per env of the verification env, held-out seeds) that
             verify an evaluation reaching ``eval_target`` before the run counts as solved, and the policy the run
@@ -43,9 +44,9 @@ class TrainerConfig:
         seed: Seed of the first env reset.
         compile: Run each learning iteration (act + env step + replay add + updates) as one ``torch.compile``d
             function: CUDA graphs on CUDA (``mode="reduce-overhead"``), inductor kernels on the CPU. Needs capturable
-            parts (see :func:`isaac_rl.build.make_trainer`).
+            parts (see :func:`isaac_rl.app.build.make_trainer`).
         cuda_graph: Record one learning iteration as a CUDA graph with ``torch.cuda.graph`` and replay it for every
-            later one (CUDA only; the eager kernels, no compilation; see :class:`isaac_rl.capture.CudaGraphed`).
+            later one (CUDA only; the eager kernels, no compilation; see :class:`isaac_rl.runtime.capture.CudaGraphed`).
             Needs capturable parts, like ``compile``.
     """
 
@@ -67,43 +68,6 @@ class TrainerConfig:
     def captured(self) -> bool:
         """The learning iteration runs traced or recorded (``compile`` or ``cuda_graph``): capturable parts needed."""
         return self.compile or self.cuda_graph
-
-
-class EpisodeStats:
-    """Per-env episode return and length on the device; sums of finished episodes read only at log time."""
-
-    def __init__(self, num_envs: int, device: torch.device) -> None:
-        self.ret = torch.zeros(num_envs, device=device)
-        self.len = torch.zeros(num_envs, device=device)
-        self.sums = torch.zeros(3, device=device)  # finished episodes: sum of returns, sum of lengths, count
-
-    def update(self, reward: torch.Tensor, done: torch.Tensor) -> None:
-        """Add one step's float ``[N]`` reward; fold the envs with bool ``[N]`` ``done`` into the sums."""
-        self.ret += reward
-        self.len += 1
-        d = done.float()
-        self.sums += torch.stack(((self.ret * d).sum(), (self.len * d).sum(), d.sum()))
-        self.ret *= 1.0 - d
-        self.len *= 1.0 - d
-
-    def flush(self) -> Dict[str, float]:
-        """One host read: mean return/length of episodes finished since the last flush (empty if none)."""
-        ret_sum, len_sum, count = self.sums.tolist()
-        self.sums.zero_()
-        if count == 0:
-            return {}
-        return {"charts/episodic_return": ret_sum / count, "charts/episodic_length": len_sum / count,
-                "charts/episodes": count}
-
-    def state_dict(self) -> Dict[str, torch.Tensor]:
-        """Running per-env return/length."""
-        return {"ret": self.ret.clone(), "len": self.len.clone(), "sums": self.sums.clone()}
-
-    def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
-        """Restore from :meth:`state_dict`."""
-        self.ret.copy_(state["ret"])
-        self.len.copy_(state["len"])
-        self.sums.copy_(state["sums"])
 
 
 class OffPolicyTrainer:

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from isaac_rl.capture import run_on_side_stream
-from isaac_rl.contract import StepOut, canonical_device
+from isaac_rl.core.contract import StepOut, canonical_device
+from isaac_rl.runtime.capture import run_on_side_stream
 
 
 class StepGraph:

@@ -6,8 +6,8 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from isaac_rl.capture import CudaGraphed
-from isaac_rl.contract import VecEnv
+from isaac_rl.core.contract import VecEnv
+from isaac_rl.runtime.capture import CudaGraphed
 
 Policy = Callable[[torch.Tensor], torch.Tensor]
 

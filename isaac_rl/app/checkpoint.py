@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import torch
 
-from isaac_rl.errors import CheckpointError, DivergedError
+from isaac_rl.core.errors import CheckpointError, DivergedError
 
 # Settings a resumed run may change: how long and how it runs, where it logs. Any other difference (task, physics,
 # algorithm, network, num_envs, buffer) cannot apply to a checkpoint's state and is refused.

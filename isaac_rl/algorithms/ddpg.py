@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from isaac_rl.buffer import Batch
-from isaac_rl.contract import canonical_device
-from isaac_rl.networks import mlp, polyak_update
-from isaac_rl.optim import Adam
+from isaac_rl.algorithms.networks import mlp, polyak_update
+from isaac_rl.algorithms.optim import Adam
+from isaac_rl.core.contract import canonical_device
+from isaac_rl.core.types import Batch
 
 
 class Actor(nn.Module):
