@@ -51,7 +51,7 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
         import isaacgym  # noqa: F401  (must be imported before torch)
 
     from isaac_rl.app import checkpoint
-    from isaac_rl.app.build import make_trained_agent
+    from isaac_rl.app.build import make_trained_algorithm
     from isaac_rl.runtime.evaluate import evaluate
     from isaac_rl.tools.export import export_onnx, export_torchscript, policy_module
 
@@ -59,13 +59,13 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
     cfg = state["config"]
     sim = args.sim or cfg["sim"]
 
-    env, agent = make_trained_agent(cfg, state["trainer"]["agent"], sim, args.episodes, args.device, args.seed)
-    result = evaluate(env, agent.policy, seed=args.seed)
+    env, algo = make_trained_algorithm(cfg, state["trainer"]["agent"], sim, args.episodes, args.device, args.seed)
+    result = evaluate(env, algo.act, seed=args.seed)
     result.update(episodes=args.episodes, sim=sim, task=cfg["task"]["name"])
     example = env.reset(args.seed)
     env.close()
     if args.export or args.onnx:
-        module = policy_module(agent).to(args.device)
+        module = policy_module(algo).to(args.device)
         if args.export:
             export_torchscript(module, example, args.export)
             result["export"] = args.export
@@ -76,8 +76,8 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
         from isaac_rl.tools.render import record_gif
         if sim != "torch":
             raise SystemExit(f"--gif draws the torch backend's state; this run uses --sim {sim} (use --sim torch)")
-        gif_env, gif_agent = make_trained_agent(cfg, state["trainer"]["agent"], "torch", 1, args.device, args.seed)
-        result["gif_frames"] = record_gif(gif_env, cfg["task"]["name"], gif_agent.policy, args.gif,
+        gif_env, gif_algo = make_trained_algorithm(cfg, state["trainer"]["agent"], "torch", 1, args.device, args.seed)
+        result["gif_frames"] = record_gif(gif_env, cfg["task"]["name"], gif_algo.act, args.gif,
                                           max_steps=args.gif_steps, seed=args.seed)
         result["gif"] = args.gif
     if args.curve:

@@ -46,15 +46,13 @@ class TorchTask:
         self.dtype = dtype
         self.max_episode_steps = max_episode_steps
         self._check_values = debug_checks or self.device.type == "cpu"
-        self._dense_reset = self.device.type != "cpu"
         self._serial = self.device.type == "cpu" and self.num_envs < self.serial_below
-        self._gen = torch.Generator(device=self.device)
+        self._gen = torch.Generator(device=self.device)  # seeded resets only; auto-resets use torch's default one
         self._gen.manual_seed(int(seed))
-        self._capturable = False
         low = torch.tensor(self._reset_low, dtype=dtype, device=self.device).unsqueeze(-1)
         high = torch.tensor(self._reset_high, dtype=dtype, device=self.device).unsqueeze(-1)
         self._reset_span, self._reset_min = high - low, low  # [S, 1]
-        self.state = self._sample_reset()  # [S, N]
+        self.state = self._sample_reset(self._gen)  # [S, N], updated in place from here on
         self.progress = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
         # 0-d tensors for the per-step constants: a Python scalar costs ~4 us of conversion per eager CPU op, more than
         # the op itself at a few thousand envs.
@@ -70,19 +68,10 @@ class TorchTask:
         (no per-op scalar conversion) and bit-identical in float64."""
         return torch.tensor(value, dtype=self.dtype, device=self.device)
 
-    def make_capturable(self) -> None:
-        """Switch ``step`` to its capture-safe form (``compile=True``, ``cuda_graph=True``): the dense (static-shape)
-        reset also on the CPU, no NaN check of the actions (the learner's actions are finite; the check reads the
-        tensor) and no intra-op thread switching. The numbers stay those of the CUDA step, except that the noise of
-        the auto-resets in ``step`` then comes from torch's default generator (seeded by ``torch.manual_seed``; saved
-        with the trainer's RNG state), the one generator that CUDA graph replays advance. The state is then updated in
-        place (one tensor at one address for the env's life: a CUDA graph reads and writes it where it was recorded),
-        so an ``obs`` that ``step`` or ``reset`` returns may be a view of the state that the next ``step`` overwrites:
-        copy what you keep."""
-        self._capturable = True
-        self._check_values = False
-        self._dense_reset = True
-        self._serial = False
+    def persistent_tensors(self) -> Tuple[torch.Tensor, ...]:
+        """State and step counters: one tensor each for the env's life, updated in place by ``step`` (a CUDA graph
+        reads and writes them at the addresses it recorded)."""
+        return self.state, self.progress
 
     # ------------------------------------------------------------------ task-specific parts
     def _physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
@@ -100,42 +89,34 @@ class TorchTask:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ contract
-    def _sample_reset(self, n: Optional[int] = None, own_generator: bool = False) -> torch.Tensor:
-        """Fresh initial states ``[S, n]`` (``n`` defaults to ``N``) from the task's uniform reset distribution, drawn
-        from the env's generator, or when capturable and not ``own_generator``, from torch's default one."""
-        n = self.num_envs if n is None else n
-        gen = None if self._capturable and not own_generator else self._gen
-        u = torch.rand((self.state_dim, n), generator=gen, device=self.device, dtype=self.dtype)
+    def _sample_reset(self, gen: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Fresh initial states ``[S, N]`` from the task's uniform reset distribution, drawn from ``gen`` (``None``:
+        torch's default generator, the one generator that CUDA graph replays advance)."""
+        u = torch.rand((self.state_dim, self.num_envs), generator=gen, device=self.device, dtype=self.dtype)
         return torch.addcmul(self._reset_min, u, self._reset_span)
-
-    def _set_state(self, state: torch.Tensor) -> None:
-        """Replace the state: in place when capturable (see :meth:`make_capturable`), else by rebinding, which leaves
-        observations handed out earlier (views of the old state) untouched."""
-        if self._capturable:
-            self.state.copy_(state)
-        else:
-            self.state = state
 
     def _clip(self, obs: torch.Tensor) -> torch.Tensor:
         return obs if self.obs_clip is None else obs.clamp(self._obs_lo, self._obs_hi)
 
     def reset(self, seed: Optional[int] = None) -> torch.Tensor:
         """Reset all envs (reseeding first if ``seed`` is given); returns float ``[N, obs_dim]``. The noise comes from
-        the env's own generator also when capturable (a reset is never inside a captured region), so a seeded reset
-        gives the same states in every mode."""
+        the env's own generator (a reset is never inside a captured region), so a seeded reset gives the same states
+        in every mode."""
         if seed is not None:
             self._gen.manual_seed(int(seed))
-        self._set_state(self._sample_reset(own_generator=True))
-        self.progress.zero_()
-        return self._clip(self._observe(self.state))
+        return self._become(self._sample_reset(self._gen))
 
     def set_state(self, state: torch.Tensor) -> torch.Tensor:
         """Set the physical state from ``[N, state_dim]`` (tests and parity checks); returns the observation."""
         if tuple(state.shape) != (self.num_envs, self.state_dim):
             raise ValueError(f"state has shape {tuple(state.shape)}; expected ({self.num_envs}, {self.state_dim})")
-        self._set_state(state.to(self.device, self.dtype).t().contiguous())
+        return self._become(state.to(self.device, self.dtype).t().contiguous())
+
+    def _become(self, state: torch.Tensor) -> torch.Tensor:
+        """Copy ``[S, N]`` ``state`` into the env's state, zero the step counters; the observation of ``state``."""
+        self.state.copy_(state)
         self.progress.zero_()
-        return self._clip(self._observe(self.state))
+        return self._clip(self._observe(state))
 
     def step(self, actions: torch.Tensor) -> StepOut:
         """Advance one control step. ``actions``: float ``[N, dim]`` normalised efforts (clamped to ``[-1, 1]``).
@@ -167,19 +148,11 @@ class TorchTask:
         timeout = self.progress >= self._limit
         done = terminated | timeout
         final_obs = self._clip(raw_obs)
-        if self._dense_reset:
-            # Static shapes, no host sync: draw a candidate reset for every env and keep those that ended.
-            self._set_state(torch.where(done, self._sample_reset(), next_state))
-            obs = self._clip(self._observe(self.state))
-        else:
-            # CPU: reading `done` costs no sync, and drawing noise only for the envs that ended is ~10x cheaper.
-            ids = done.nonzero().squeeze(-1)
-            if ids.numel():  # out of place: final_obs may be a view of the pre-reset state
-                next_state = next_state.index_copy(1, ids, self._sample_reset(ids.numel()))
-                obs = self._clip(self._observe(next_state))
-            else:
-                obs = final_obs
-            self.state = next_state
+        # Static shapes, no host sync: a candidate reset for every env, kept where the episode ended. The observation
+        # is of the new tensor, never a view of self.state, so the next step cannot overwrite what was handed out.
+        new_state = torch.where(done, self._sample_reset(), next_state)
+        self.state.copy_(new_state)
+        obs = self._clip(self._observe(new_state))
         self.progress.masked_fill_(done, 0)  # a Scalar overload: no wrapping cost, and no .item() of a CUDA value
         return StepOut(obs, reward, terminated, timeout > terminated, final_obs)  # bool a > b: a & ~b
 
@@ -189,7 +162,7 @@ class TorchTask:
 
     def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
         """Restore from :meth:`state_dict`."""
-        self._set_state(state["state"].to(self.device, self.dtype).clone())
+        self.state.copy_(state["state"].to(self.device, self.dtype))
         self.progress.copy_(state["progress"])
         self._gen.set_state(state["gen"].cpu())
 

@@ -2,7 +2,7 @@
 
 The traced graphs are what CUDA graphs capture on a GPU. ``aot_eager`` runs exactly the traced (decomposed) ops, so
 its numbers must equal the eager iteration bit for bit over many iterations: any host value frozen into the graph
-(a write pointer, an update counter, epsilon) would make them drift apart. Inductor, the default CPU backend of
+(a write pointer, a step counter, epsilon) would make them drift apart. Inductor, the default CPU backend of
 ``compile=True``, fuses kernels, so it matches eager to float rounding over the first iterations.
 """
 
@@ -14,7 +14,8 @@ from isaac_rl.app.build import make_trainer
 from isaac_rl.app.config import ConfigError, resolve
 from tests.conftest import compose_config
 
-CASES = [("CartPole-v1", "CartPole-v1DQN"), ("Cartpole", "CartpoleDQN"), ("Pendulum", "PendulumDDPG")]
+CASES = [("CartPole-v1", "CartPole-v1DQN"), ("Cartpole", "CartpoleDQN"), ("Pendulum", "PendulumDDPG"),
+         ("Pendulum", "PendulumDDPG", "train.algo.policy_delay=2")]
 
 
 def config(task, train, *overrides, device="cpu"):
@@ -22,31 +23,27 @@ def config(task, train, *overrides, device="cpu"):
     return resolve(compose_config([f"task={task}", f"train={train}", f"sim_device={device}", *overrides]))
 
 
-def trainer_for(task, train, learn=None, device="cpu"):
-    """A ``compile=True`` trainer (capturable parts) whose learning iteration is ``learn(trainer)`` (default: eager)."""
+def trainer_for(task, train, *overrides, learn=None, device="cpu", compile=False, fused=True):
+    """A trainer (``compile=True`` when ``compile``) whose learning iteration is ``learn(trainer)`` (default: what
+    make_trainer chose; eager unless ``compile``). ``fused=False``: Adam's multi-tensor kernels also when eager (the
+    ones a traced step runs), for bit-for-bit comparisons."""
     torch.set_num_threads(1)
-    cfg = config(task, train, "compile=True", "seed=3", "num_envs=64", "train.loop.warmup_iterations=4", device=device)
+    cfg = config(task, train, f"compile={compile}", "seed=3", "num_envs=64", "train.loop.warmup_iterations=4",
+                 *overrides, device=device)
+    if device != "cpu":
+        cfg["cuda_graph"] = False
     trainer, _, _ = make_trainer(cfg, device, verbose=False)
-    trainer._learn = trainer._learning_iteration if learn is None else learn(trainer)
+    if learn is not None:
+        trainer.learn = learn(trainer)
+    for opt in trainer.algo.optimizers().values():
+        opt.fused = opt.fused and fused
     return trainer
 
 
 def state_tensors(trainer):
-    """Every number the loop carries: networks, targets, Adam moments, counters, replay rows, env and n-step state."""
-    learner = trainer.agent.learner
-    out = {"obs": trainer.obs, "env_state": trainer.env.state, "env_progress": trainer.env.progress,
-           "stats": trainer.stats.sums, "updates": learner._updates_t}
-    for name, value in vars(learner).items():
-        if isinstance(value, torch.nn.Module):
-            out.update({f"{name}.{k}": v for k, v in value.state_dict().items()})
-        elif hasattr(value, "exp_avg"):
-            out.update({f"{name}.m{i}": t for i, t in enumerate(value.exp_avg + value.exp_avg_sq)})
-            out[f"{name}.step"] = value._step_tensor
-    buffer = trainer.buffer
-    out.update({f"buffer.{k}": getattr(buffer, k) for k in buffer._fields + ("_ptr_t", "_size_t")})
-    if trainer.nstep is not None:
-        out.update({f"nstep.{k}": v for k, v in trainer.nstep.state_dict().items()})
-    return out
+    """Every number the loop carries, by position: observation, clock, statistics, replay rows and pointers, n-step
+    window, env state, networks, Adam moments and steps, exploration state."""
+    return {f"{i}:{tuple(t.shape)}": t for i, t in enumerate(trainer.persistent_tensors())}
 
 
 def run(trainer, iterations):
@@ -54,24 +51,28 @@ def run(trainer, iterations):
         trainer.train_step()
 
 
-@pytest.mark.parametrize("task, train", CASES)
+@pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
 @torch._dynamo.config.patch(specialize_int=True, automatic_dynamic_shapes=False)  # host ints are constants, as in
-def test_traced_iteration_equals_eager_bit_for_bit_and_never_retraces(task, train):  # a captured CUDA graph
+def test_traced_iteration_equals_eager_bit_for_bit_and_never_retraces(case):  # a captured CUDA graph
+    task, train, *overrides = case
     torch._dynamo.reset()
-    eager = trainer_for(task, train)  # build, then run: both draw from torch's default generator, seeded by the build
+    eager = trainer_for(task, train, *overrides, fused=False)  # build, then run: both draw from the default generator
     run(eager, 120)
-    traced = trainer_for(task, train, lambda t: torch.compile(t._learning_iteration, backend="aot_eager"))
+    traced = trainer_for(task, train, *overrides, fused=False,
+                         learn=lambda t: torch.compile(t.learning_iteration, backend="aot_eager"))
     stats = torch._dynamo.utils.counters["stats"]
     # With host ints treated as constants (as a captured CUDA graph treats them), a host value read by the traced
     # code that changes between iterations (a pointer, a counter, epsilon) fails a guard and retraces: that raises.
+    # Each distinct sequence of update phases traces once (CartPole-v1: a target update every 5 iterations; the
+    # delayed DDPG actor: every other update), all of them within the first 10 learning iterations.
     while traced.iteration < traced.cfg.warmup_iterations:
         traced.train_step()
-    warm = traced.iteration + 2  # the first learning iterations trace (DDPG traces its optimiser step twice)
-    run(traced, 2)
+    warm = traced.iteration + 10
+    run(traced, 10)
     with torch._dynamo.config.patch(error_on_recompile=True):
         run(traced, 120 - warm)
     assert stats["unique_graphs"] >= 2  # the iteration was traced (the backward pass splits it into graphs)
-    assert traced.agent.learner.num_updates == eager.agent.learner.num_updates > 100
+    assert traced.updates == eager.updates > 100
     assert len(traced.buffer) == len(eager.buffer) > 1000
     a, b = state_tensors(eager), state_tensors(traced)
     assert a.keys() == b.keys()
@@ -87,17 +88,18 @@ def test_inductor_update_matches_eager_to_rounding():
     eager, compiled = trainer_for("CartPole-v1", "CartPole-v1DQN"), trainer_for("CartPole-v1", "CartPole-v1DQN")
     run(eager, 10)  # fill the buffer
     batch = eager.buffer.sample(128)
-    compiled.agent.learner.load_state_dict(eager.agent.learner.state_dict())
-    initial = eager.agent.learner.q[0].weight.clone()
-    update = torch.compile(compiled.agent.learner.update, dynamic=False)
-    for _ in range(20):
-        eager.agent.learner.update(batch)
-        update(batch)
-    a, b = eager.agent.learner.state_dict(), compiled.agent.learner.state_dict()
+    compiled.algo.load_state_dict(eager.algo.state_dict())
+    q = eager.algo.modules()["q"]
+    initial = [p.clone() for p in q.parameters()]
+    update = torch.compile(compiled.algo.update, dynamic=False)
+    for k in range(20):
+        eager.algo.update(batch, k % 2)
+        update(batch, k % 2)
     for net in ("q", "q_target"):
-        for name, value in a[net].items():
-            assert torch.allclose(value.double(), b[net][name].double(), rtol=1e-4, atol=1e-5), f"{net}.{name}"
-    assert (eager.agent.learner.q[0].weight - initial).abs().max() > 1e-3, "the networks never changed"
+        a, b = eager.algo.modules()[net].state_dict(), compiled.algo.modules()[net].state_dict()
+        for name, value in a.items():
+            assert torch.allclose(value.double(), b[name].double(), rtol=1e-4, atol=1e-5), f"{net}.{name}"
+    assert max((p - p0).abs().max() for p, p0 in zip(q.parameters(), initial)) > 1e-3, "the networks never changed"
 
 
 def test_inductor_iteration_is_a_valid_training_iteration():
@@ -108,13 +110,14 @@ def test_inductor_iteration_is_a_valid_training_iteration():
     torch._dynamo.reset()
     eager = trainer_for("CartPole-v1", "CartPole-v1DQN")
     run(eager, 30)
-    compiled = trainer_for("CartPole-v1", "CartPole-v1DQN", lambda t: t._learn)  # make_trainer's torch.compile
-    initial = compiled.agent.learner.q[0].weight.clone()
+    compiled = trainer_for("CartPole-v1", "CartPole-v1DQN", compile=True)  # make_trainer's torch.compile
+    q = compiled.algo.modules()["q"]
+    initial = [p.clone() for p in q.parameters()]
     run(compiled, 30)
-    assert compiled.agent.learner.num_updates == eager.agent.learner.num_updates > 40
+    assert compiled.updates == eager.updates > 40
     assert len(compiled.buffer) == len(eager.buffer)
     assert all(torch.isfinite(t).all() for t in state_tensors(compiled).values() if t.is_floating_point())
-    assert (compiled.agent.learner.q[0].weight - initial).abs().max() > 1e-3, "the networks never changed"
+    assert max((p - p0).abs().max() for p, p0 in zip(q.parameters(), initial)) > 1e-3, "the networks never changed"
     # Every env state is one an episode can be in (|x| <= 2.4 + one step, |theta| <= 12 degrees + one step).
     state = compiled.env.state
     assert state[0].abs().max() < 2.4 + 0.1 and state[2].abs().max() < 0.2095 + 0.1
@@ -127,8 +130,8 @@ def test_compile_rejects_what_it_cannot_trace(overrides, key):
     extra = [] if overrides == ["compile=1"] else ["compile=True"]
     with pytest.raises(ConfigError, match=f"invalid config: {key}"):
         config("CartPole-v1", "CartPole-v1DQN", *extra, *overrides)
-    with pytest.raises(ConfigError, match="invalid config: train.algo.policy_delay=2"):
-        config("Pendulum", "PendulumDDPG", "compile=True", "train.algo.policy_delay=2")
+    # A delayed actor step is a phase (one trace per phase sequence), no longer a reason to refuse.
+    assert config("Pendulum", "PendulumDDPG", "compile=True", "train.algo.policy_delay=2")["compile"] is True
 
 
 @pytest.mark.parametrize("overrides, key", [(["sim=gymnasium"], "sim='gymnasium'"),
@@ -141,14 +144,12 @@ def test_cuda_graph_rejects_what_it_cannot_record(overrides, key):
         config("CartPole-v1", "CartPole-v1DQN", *extra, *overrides, device="cuda")
     with pytest.raises(ConfigError, match="invalid config: sim_device='cpu'"):
         config("CartPole-v1", "CartPole-v1DQN", "cuda_graph=True", device="cpu")
-    with pytest.raises(ConfigError, match="invalid config: train.algo.policy_delay=2"):
-        config("Pendulum", "PendulumDDPG", "cuda_graph=True", "train.algo.policy_delay=2", device="cuda")
 
 
-def test_capturable_loop_keeps_every_tensor_at_its_address():
-    """A CUDA graph reads and writes the persistent tensors at the addresses it recorded, so the capturable loop must
-    update them in place: none is rebound by steps with resets, a wrapping replay buffer, updates or an evaluation that
-    resets the training env (a rebound env state or ``trainer.obs`` failed on an H100 with "accessing tensor output of
+def test_loop_keeps_every_tensor_at_its_address():
+    """A CUDA graph reads and writes the persistent tensors at the addresses it recorded, so the loop must update them
+    in place: none is rebound by steps with resets, a wrapping replay buffer, updates or an evaluation that resets
+    the training env (a rebound env state or ``trainer.obs`` failed on an H100 with "accessing tensor output of
     CUDAGraphs that has been overwritten by a subsequent run")."""
     trainer = trainer_for("CartPole-v1", "CartPole-v1DQN")
     trainer.eval_env = None  # evaluate on (and reset) the training env
@@ -156,14 +157,14 @@ def test_capturable_loop_keeps_every_tensor_at_its_address():
     run(trainer, 40)
     trainer.run_eval()
     run(trainer, 5)
-    assert trainer.stats.sums[2] > 0 and trainer.agent.learner.num_updates > 0  # episodes ended, updates ran
+    assert trainer.stats.sums[2] > 0 and trainer.updates > 0  # episodes ended, updates ran
     after = {name: t.data_ptr() for name, t in state_tensors(trainer).items()}
     assert [name for name in before if after[name] != before[name]] == []
 
 
 def test_cuda_graph_choice():
-    """cuda_graph=auto records the iteration wherever it can: CUDA, torch backend, one process, no compile, no
-    delayed actor step; True/False are taken as given."""
+    """cuda_graph=auto records the iteration wherever it can: CUDA, torch backend, one process, no compile (a delayed
+    actor step included: one recording per phase sequence); True/False are taken as given."""
     from isaac_rl.app.config import resolve_cuda_graph
 
     def cfg(**kw):
@@ -177,7 +178,7 @@ def test_cuda_graph_choice():
     assert resolve_cuda_graph(cfg(sim="gymnasium"), "cuda:0") is False
     assert resolve_cuda_graph(cfg(multi_gpu=True), "cuda:0") is False
     assert resolve_cuda_graph(cfg(compile=True), "cuda:0") is False
-    assert resolve_cuda_graph(cfg(train={"algo": {"name": "DDPG", "policy_delay": 2}}), "cuda:1") is False
+    assert resolve_cuda_graph(cfg(train={"algo": {"name": "DDPG", "policy_delay": 2}}), "cuda:1") is True
     assert resolve_cuda_graph(cfg(train={"algo": {"name": "DQN"}}), "cuda:1") is True
     assert resolve_cuda_graph(cfg(cuda_graph=False), "cuda:0") is False
     assert resolve_cuda_graph({}, "cuda:0") is False

@@ -10,7 +10,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 @pytest.mark.parametrize("task, train", [("Cartpole", "CartpoleDQN"), ("Cartpole", "CartpoleDDPG"),
-                                         ("CartPole-v1", "CartPole-v1DQN"), ("Pendulum", "PendulumDDPG")])
+                                         ("CartPole-v1", "CartPole-v1DQN"), ("Pendulum", "PendulumDDPG"),
+                                         ("Pendulum", "PendulumTD3"), ("Pendulum", "PendulumSAC")])
 def test_train_step_never_synchronises_with_the_host(task, train):
     """act + env step + replay add + updates under ``torch.cuda.set_sync_debug_mode("error")``: any ``.item()``,
     ``nonzero``, device-to-host copy or Python branch on a CUDA tensor raises."""
@@ -19,7 +20,7 @@ def test_train_step_never_synchronises_with_the_host(task, train):
     trainer, _, _ = make_trainer(cfg, "cuda", verbose=False)
     for _ in range(5):  # warm-up: lazy CUDA/cuBLAS initialisation may synchronise once; n-step windows fill
         trainer.train_step()
-    assert len(trainer.buffer) > 0 and trainer.agent.learner.num_updates > 0
+    assert len(trainer.buffer) > 0 and trainer.updates > 0
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
@@ -28,14 +29,14 @@ def test_train_step_never_synchronises_with_the_host(task, train):
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.cuda.synchronize()
-    assert trainer.agent.learner.num_updates >= 20
+    assert trainer.updates >= 20
 
 
-def _trainer(learn):
-    """A capturable CartPole-v1 DQN trainer on CUDA whose learning iteration is ``learn(trainer)`` (None: eager)."""
+def _trainer(learn, compile=False):
+    """A CartPole-v1 DQN trainer on CUDA whose learning iteration is ``learn(trainer)`` (None: make_trainer's)."""
     from tests.test_capture import trainer_for
 
-    return trainer_for("CartPole-v1", "CartPole-v1DQN", device="cuda", learn=learn)
+    return trainer_for("CartPole-v1", "CartPole-v1DQN", device="cuda", learn=learn, compile=compile, fused=False)
 
 
 def _run_checked(trainer):
@@ -62,7 +63,7 @@ def test_cuda_graph_capture_of_the_iteration_matches_eager():
     torch._dynamo.reset()
     eager = _run_checked(_trainer(None))
     graphed = _run_checked(_trainer(
-        lambda t: torch.compile(t._learning_iteration, backend="cudagraphs", dynamic=False)))
+        lambda t: torch.compile(t.learning_iteration, backend="cudagraphs", dynamic=False)))
     for name in eager:
         assert torch.allclose(eager[name].double(), graphed[name].double(), rtol=1e-5, atol=1e-6), name
 
@@ -71,36 +72,37 @@ def test_compiled_iteration_runs_as_cuda_graphs_without_host_syncs():
     """compile=True on CUDA (inductor + CUDA graphs, mode="reduce-overhead"): no skipped graph, no host sync after
     warm-up, more than 40 updates, finite state, and the networks learn."""
     torch._dynamo.reset()
-    trainer = _trainer(lambda t: t._learn)
-    initial = trainer.agent.learner.q[0].weight.detach().clone()
+    trainer = _trainer(None, compile=True)
+    initial = trainer.algo.modules()["q"][0].weight.detach().clone()
     compiled = _run_checked(trainer)
     assert torch._dynamo.utils.counters["inductor"]["cudagraph_skips"] == 0
-    assert trainer.agent.learner.num_updates > 40
+    assert trainer.updates > 40
     assert all(bool(t.double().isfinite().all()) for t in compiled.values())
-    assert (compiled["q.0.weight"] - initial).abs().max() > 1e-3, "the networks never changed"
+    assert (trainer.algo.modules()["q"][0].weight - initial).abs().max() > 1e-3, "the networks never changed"
 
 
-@pytest.mark.parametrize("task, train", [("CartPole-v1", "CartPole-v1DQN"), ("Cartpole", "CartpoleDQN"),
-                                         ("Pendulum", "PendulumDDPG")])
-def test_recorded_iteration_replays_the_eager_numbers(task, train):
-    """cuda_graph=True: the iteration recorded once with ``torch.cuda.graph`` and replayed (3 eager warm-up iterations,
-    then 27 replays, the last 10 under ``set_sync_debug_mode("error")``) leaves every number the loop carries where 30
-    eager iterations leave it: replays draw fresh random numbers, advance the device counters and the epsilon clock,
-    and nothing host-side is frozen into the graph."""
-    from isaac_rl.runtime.capture import CudaGraphed
+@pytest.mark.parametrize("task, train, extra", [("CartPole-v1", "CartPole-v1DQN", ()), ("Cartpole", "CartpoleDQN", ()),
+                                                ("Pendulum", "PendulumDDPG", ()),
+                                                ("Pendulum", "PendulumDDPG", ("train.algo.policy_delay=2",)),
+                                                ("Pendulum", "PendulumTD3", ()), ("Pendulum", "PendulumSAC", ())])
+def test_recorded_iteration_replays_the_eager_numbers(task, train, extra):
+    """cuda_graph=True: the iteration recorded once per phase sequence with ``torch.cuda.graph`` and replayed (3 eager
+    warm-up iterations each, then replays, the last 10 under ``set_sync_debug_mode("error")``) leaves every number
+    the loop carries where 30 eager iterations leave it: replays draw fresh random numbers, advance the device
+    counters and the epsilon clock, a delayed actor step happens on its phase, and nothing host-side is frozen."""
+    from isaac_rl.runtime.capture import PhasedGraphs
     from tests.test_capture import trainer_for
 
-    eager = _run_checked(trainer_for(task, train, device="cuda"))
-    trainer = trainer_for(task, train, device="cuda", learn=lambda t: CudaGraphed(t._learning_iteration,
-                                                                                       t.env.device))
-    net_name = "critic" if task == "Pendulum" else "q"
-    initial = {k: v.clone() for k, v in trainer.agent.learner.state_dict()[net_name].items()}
+    eager = _run_checked(trainer_for(task, train, *extra, device="cuda"))
+    trainer = trainer_for(task, train, *extra, device="cuda", learn=lambda t: PhasedGraphs(t.learning_iteration,
+                                                                                            t.env.device))
+    net = trainer.algo.modules()["critic" if task == "Pendulum" else "q"]
+    initial = [p.detach().clone() for p in net.parameters()]
     graphed = _run_checked(trainer)
-    assert trainer._learn.graph is not None and trainer.agent.learner.num_updates > 40
+    assert trainer.learn.recorded >= 1 and trainer.updates > 40
     for name in eager:
         assert torch.allclose(eager[name].double(), graphed[name].double(), rtol=1e-5, atol=1e-6), name
-    net = trainer.agent.learner.state_dict()[net_name]
-    assert max((net[k] - initial[k]).abs().max() for k in initial) > 1e-3, "the networks never changed"
+    assert max((p - p0).abs().max() for p, p0 in zip(net.parameters(), initial)) > 1e-3, "the networks never changed"
 
 
 def test_train_py_with_cuda_graph_solves_cartpole_v1(tmp_path):
@@ -129,7 +131,6 @@ def test_step_graph_replays_equal_eager_steps(task):
 
     n, k = 4096, 60
     eager, graphed = make_task(task, num_envs=n, device="cuda"), make_task(task, num_envs=n, device="cuda")
-    eager.make_capturable()
     torch.manual_seed(0)
     actions = torch.rand((k, n, eager.action_spec.dim), device="cuda") * 2 - 1
     graph = StepGraph(graphed, actions)
@@ -165,12 +166,10 @@ def test_recorded_evaluation_chunks_give_the_eager_evaluation(task):
         return (-0.5 * obs[:, 2:3]).clamp(-1.0, 1.0)
 
     envs = [make_task(task, num_envs=64, device="cuda", seed=0) for _ in range(2)]
-    for env in envs:
-        env.make_capturable()
     eager, graphed = Evaluator(envs[0], policy), Evaluator(envs[1], policy, cuda_graph=True)
     target = 475.0 if task == "CartPole-v1" else -200.0
     for seed in (3, 4, 3):
         for tgt in (None, target, 1e9):
             a, b = eager(seed=seed, target=tgt), graphed(seed=seed, target=tgt)
             assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-4 * max(1.0, abs(a[k])) for k in a), (a, b)
-    assert graphed._chunk.graph is not None
+    assert graphed.recorded

@@ -68,7 +68,7 @@ def test_dqn_torch_cartpole_v1_policy_scores_475_in_real_gymnasium(seed):
     assert_verified(summary, 475.0)
     # The same greedy policy in real gymnasium CartPole-v1 (gymnasium's own physics, 100 fresh episodes).
     gym_env = make_env(shipped("CartPole-v1", "CartPole-v1DQN", seed)["task"], "gymnasium", 100, "cpu", seed + 100)
-    result = evaluate(gym_env, trainer.agent.policy, seed=seed + 100)
+    result = evaluate(gym_env, trainer.algo.act, seed=seed + 100)
     gym_env.close()
     assert result["eval/mean_return"] >= 475.0, result
 

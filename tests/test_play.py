@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from isaac_rl.app import checkpoint
-from isaac_rl.app.build import make_trained_agent
+from isaac_rl.app.build import make_trained_algorithm
 from tests.conftest import ROOT
 
 TRAIN = [sys.executable, os.path.join(ROOT, "scripts", "train.py")]
@@ -36,8 +36,8 @@ def _play(args):
 
 def _policy(ckpt_path):
     state = checkpoint.load(str(ckpt_path), "cpu")
-    _, agent = make_trained_agent(state["config"], state["trainer"]["agent"], "torch", 1, "cpu", 0)
-    return agent.policy
+    _, algo = make_trained_algorithm(state["config"], state["trainer"]["agent"], "torch", 1, "cpu", 0)
+    return algo.act
 
 
 def test_play_reports_episodes_and_exports_the_same_policy(trained, tmp_path):

@@ -28,7 +28,7 @@ def test_verification_is_an_evaluation_on_held_out_seeds_of_verify_episodes_envs
     cfg, trainer, _ = fixed_policy_trainer(4, 1000, None)
     result = trainer.verify(None)
     env = make_env(cfg["task"], "torch", 1000, "cpu", 0)
-    expected = evaluate(env, trainer.agent.policy, seed=cfg["seed"] + VERIFY_SEED_OFFSET + trainer.iteration)
+    expected = evaluate(env, trainer.algo.act, seed=cfg["seed"] + VERIFY_SEED_OFFSET + trainer.iteration)
     assert result["eval/verified_episodes"] == 1000.0
     assert result["eval/verified_mean_return"] == expected["eval/mean_return"]
     assert result["eval/verified_min_return"] == expected["eval/min_return"]

@@ -1,8 +1,8 @@
-"""Small MLPs and the target-network update shared by the learners."""
+"""Small MLPs and the Polyak target update shared by the algorithms."""
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -36,25 +36,11 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, device: torch.device,
 
 
 @torch.no_grad()
-def polyak_update(target: Iterable[torch.Tensor], online: Iterable[torch.Tensor], tau: float) -> None:
-    """``target <- (1 - tau) * target + tau * online`` for every tensor pair (tau = 1 is a hard copy).
-
-    Uses the multi-tensor ``torch._foreach_*`` kernels (present since torch 1.7).
-    """
-    target, online = list(target), list(online)
-    if tau == 1.0:
-        for t, o in zip(target, online):
-            t.copy_(o)
+def polyak_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], tau: float) -> None:
+    """``target <- target + tau * (online - target)`` for every tensor pair (``lerp``: exact copy at ``tau = 1``),
+    one multi-tensor kernel where this torch has ``torch._foreach_lerp_`` (>= 2.0), else one ``lerp_`` per tensor."""
+    if hasattr(torch, "_foreach_lerp_"):
+        torch._foreach_lerp_(list(target), list(online), tau)
         return
-    torch._foreach_mul_(target, 1.0 - tau)
-    torch._foreach_add_(target, online, alpha=tau)
-
-
-@torch.no_grad()
-def blend_update(target: Iterable[torch.Tensor], online: Iterable[torch.Tensor], weight: torch.Tensor) -> None:
-    """``target <- target + weight * (online - target)`` with a 0-d device ``weight`` (``torch.lerp``): the
-    capturable form of :func:`polyak_update`, for a blend decided on the device. ``lerp`` returns ``target`` exactly
-    for weight 0 and ``online`` exactly for weight 1 (its weight >= 0.5 branch computes ``online - (1 - w) * diff``).
-    """
     for t, o in zip(target, online):
-        t.lerp_(o, weight)
+        t.lerp_(o, tau)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, List, Mapping, Optional, Union
 
 import torch
 
@@ -19,6 +19,7 @@ class GaussianNoise:
                  sigma_min: Optional[float] = None) -> None:
         self.shape, self.sigma, self.device = (num_envs, action_dim), sigma, device
         self.sigma_min = sigma if sigma_min is None else sigma_min
+        self.state: Optional[torch.Tensor] = None
         if self.sigma_min < sigma:
             self.state = self._draw(num_envs)
 
@@ -27,12 +28,12 @@ class GaussianNoise:
 
     def sample(self) -> torch.Tensor:
         """float32 ``[N, act_dim]``."""
-        scale = self.state if self.sigma_min < self.sigma else self.sigma
+        scale = self.sigma if self.state is None else self.state
         return scale * torch.randn(self.shape, device=self.device)
 
     def reset(self, done: torch.Tensor) -> None:
         """Redraw the per-env scale where bool ``done [N]`` is set (constant sigma: nothing to do)."""
-        if self.sigma_min < self.sigma:
+        if self.state is not None:
             self.state.copy_(torch.where(done.unsqueeze(-1), self._draw(self.shape[0]), self.state))
 
 
@@ -56,3 +57,20 @@ class OUNoise:
     def reset(self, done: torch.Tensor) -> None:
         """Zero the state where bool ``done [N]`` is set."""
         self.state.mul_((~done).unsqueeze(-1).to(self.state.dtype))
+
+
+Noise = Union[GaussianNoise, OUNoise]
+
+
+def make_noise(algo: Mapping[str, Any], num_envs: int, act_dim: int, device: torch.device) -> Noise:
+    """The exploration noise of a ``train.algo`` section: ``noise`` (gaussian | ou), ``noise_sigma``,
+    ``noise_sigma_min`` (Gaussian, optional) and ``ou_theta`` (OU)."""
+    if algo["noise"] == "ou":
+        return OUNoise(num_envs, act_dim, algo["noise_sigma"], device, theta=algo.get("ou_theta", 0.15))
+    return GaussianNoise(num_envs, act_dim, algo["noise_sigma"], device, sigma_min=algo.get("noise_sigma_min"))
+
+
+def noise_tensors(noise: Noise) -> List[torch.Tensor]:
+    """The noise's per-env state (empty for constant-sigma Gaussian noise)."""
+    state = getattr(noise, "state", None)
+    return [] if state is None else [state]

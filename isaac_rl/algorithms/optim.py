@@ -11,17 +11,25 @@ since torch 2.0, CPU since 2.4) and with the multi-tensor ``torch._foreach_*`` k
 It exposes what the rest of the package uses of an optimizer: ``param_groups``, ``zero_grad``, ``step``,
 ``state_dict`` and ``load_state_dict``.
 
-``capturable=True`` (the ``compile=True`` training path) keeps the step count only on the device and computes the
-bias corrections from it with tensor ops, so one traced or CUDA-graph-captured ``step`` is valid for every later
-step (the host-float corrections of the multi-tensor path would be frozen into the graph).
+The step count lives only on the device (a 0-d float tensor) and both kernels read it there, so one traced or
+CUDA-graph-recorded ``step`` stays valid for every later step; reading ``steps`` is a host sync (checkpoints only).
+While ``torch.compile`` traces a step, the multi-tensor form runs (dynamo cannot functionalise the fused kernel).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Iterable, List, Tuple
 
 import torch
+
+
+def _tracing() -> bool:
+    """Whether ``torch.compile`` is tracing the caller (torch >= 2.1; never on older torch, which has no compiler)."""
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and hasattr(compiler, "is_compiling"):
+        return bool(compiler.is_compiling())
+    dynamo = getattr(torch, "_dynamo", None)
+    return bool(dynamo is not None and hasattr(dynamo, "is_compiling") and dynamo.is_compiling())
 
 
 def _has_fused_kernel(device: torch.device) -> bool:
@@ -38,15 +46,10 @@ def _has_fused_kernel(device: torch.device) -> bool:
 
 
 class Adam:
-    """Adam for the float parameters ``params`` (all on one device); ``lr`` is read from ``param_groups[0]``.
-
-    The step counter lives on the host (an int, no device read) and, for the fused kernel, as one 0-d float tensor
-    on the device, incremented before each call and passed once per parameter as that kernel's signature requires.
-    With ``capturable`` the device tensor is the only counter (``steps`` is then read from it, a host sync).
-    """
+    """Adam for the float parameters ``params`` (all on one device); ``lr`` is read from ``param_groups[0]``."""
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, capturable: bool = False) -> None:
+                 eps: float = 1e-8) -> None:
         self.params: List[torch.nn.Parameter] = list(params)
         if not self.params:
             raise ValueError("Adam got an empty parameter list")
@@ -57,9 +60,7 @@ class Adam:
         device = self.params[0].device
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self._steps = 0
-        self.capturable = capturable
-        self.fused = not capturable and _has_fused_kernel(device)
+        self.fused = _has_fused_kernel(device)
         self._step_tensor = torch.zeros((), device=device)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -81,44 +82,33 @@ class Adam:
         grads = [self.params[i].grad for i in idx]
         m = [self.exp_avg[i] for i in idx]
         v = [self.exp_avg_sq[i] for i in idx]
-        if self.capturable:
-            self._capturable_step(lr, params, grads, m, v)
-            return
-        self._steps += 1
-        if self.fused:
-            self._step_tensor.add_(1.0)  # the kernel reads the already-incremented step
-            torch._fused_adam_(params, grads, m, v, [], [self._step_tensor] * len(idx), lr=lr, beta1=self.beta1,
+        step = self._step_tensor.add_(1.0)  # the kernels read the already-incremented step
+        if self.fused and not _tracing():
+            torch._fused_adam_(params, grads, m, v, [], [step] * len(idx), lr=lr, beta1=self.beta1,
                                beta2=self.beta2, weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
             return
         torch._foreach_mul_(m, self.beta1)
         torch._foreach_add_(m, grads, alpha=1.0 - self.beta1)
         torch._foreach_mul_(v, self.beta2)
         torch._foreach_addcmul_(v, grads, grads, value=1.0 - self.beta2)
-        bias1 = 1.0 - self.beta1 ** self._steps
-        bias2 = 1.0 - self.beta2 ** self._steps
-        denom = torch._foreach_sqrt(v)
-        torch._foreach_div_(denom, math.sqrt(bias2))
-        torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(params, m, denom, value=-lr / bias1)
-
-    def _capturable_step(self, lr: float, params: List[torch.Tensor], grads: List[torch.Tensor],
-                         m: List[torch.Tensor], v: List[torch.Tensor]) -> None:
-        """The same update with ``t`` read on the device: ``p -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t))
-        + eps)`` (written as ``sqrt(v) / sqrt(1 - beta2^t)``, as the multi-tensor path does)."""
-        step = self._step_tensor.add_(1.0)
-        torch._foreach_mul_(m, self.beta1)
-        torch._foreach_add_(m, grads, alpha=1.0 - self.beta1)
-        torch._foreach_mul_(v, self.beta2)
-        torch._foreach_addcmul_(v, grads, grads, value=1.0 - self.beta2)
-        step_size = lr / (1.0 - torch.pow(self.beta1, step))  # 0-d tensors
+        # Bias corrections as 0-d device tensors: p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+        n = len(params)
+        neg_step_size = (torch.pow(self.beta1, step) - 1.0) / lr  # = -(1 - beta1^t) / lr, the reciprocal step
         bias2_sqrt = torch.sqrt(1.0 - torch.pow(self.beta2, step))
-        for p, m_i, v_i in zip(params, m, v):
-            p.sub_(step_size * m_i / (v_i.sqrt() / bias2_sqrt + self.eps))
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, [bias2_sqrt] * n)
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_mul_(denom, [neg_step_size] * n)
+        torch._foreach_addcdiv_(params, m, denom)
 
     @property
     def steps(self) -> int:
-        """Adam steps taken (with ``capturable``, a read of the device counter)."""
-        return int(self._step_tensor.item()) if self.capturable else self._steps
+        """Adam steps taken (a read of the device counter: a host sync)."""
+        return int(self._step_tensor.item())
+
+    def persistent_tensors(self) -> List[torch.Tensor]:
+        """Moments and step counter: what ``step`` changes in place besides the parameters."""
+        return self.exp_avg + self.exp_avg_sq + [self._step_tensor]
 
     def state_dict(self) -> Dict[str, Any]:
         """Moments, step count and learning rate (tensors cloned)."""
@@ -129,8 +119,7 @@ class Adam:
         """Restore from :meth:`state_dict`."""
         if len(state["exp_avg"]) != len(self.params):
             raise ValueError(f"optimizer state has {len(state['exp_avg'])} tensors; this Adam has {len(self.params)}")
-        self._steps = int(state["steps"])
         self.param_groups[0]["lr"] = float(state["lr"])
         for dst, src in zip(self.exp_avg + self.exp_avg_sq, list(state["exp_avg"]) + list(state["exp_avg_sq"])):
             dst.copy_(src)
-        self._step_tensor.fill_(float(self._steps))
+        self._step_tensor.fill_(float(state["steps"]))

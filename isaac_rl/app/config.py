@@ -102,9 +102,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
             continue
         _need(sim == "torch", "sim", sim, f"torch with {key}=True (only the torch tasks are capturable)")
         _need(not cfg["multi_gpu"], "multi_gpu", cfg["multi_gpu"], f"False with {key}=True (single-process only)")
-        if cfg["train"]["algo"]["name"] == "DDPG":
-            _need(cfg["train"]["algo"]["policy_delay"] == 1, "train.algo.policy_delay",
-                  cfg["train"]["algo"]["policy_delay"], f"1 with {key}=True (a delayed actor step is a host decision)")
     train = cfg["train"]
     _need(_int(train["eval_envs"]) and train["eval_envs"] >= 1, "train.eval_envs", train["eval_envs"],
           "an integer >= 1")
@@ -182,10 +179,9 @@ def _validate_algo(algo: Mapping[str, Any]) -> None:
 
 def resolve_cuda_graph(cfg: Mapping[str, Any], device: str) -> bool:
     """``cuda_graph``: True/False as given; ``auto`` = record the learning iteration as a CUDA graph wherever that is
-    possible: a CUDA ``device``, the torch backend, one process, no ``compile``, and no delayed DDPG actor step."""
+    possible: a CUDA ``device``, the torch backend, one process, no ``compile``."""
     value = cfg.get("cuda_graph", False)
     if value != "auto":
         return bool(value)
-    algo = cfg["train"]["algo"]
     return (device.startswith("cuda") and cfg["sim"] == "torch" and not cfg["multi_gpu"]
-            and not cfg.get("compile", False) and (algo["name"] == "DQN" or algo["policy_delay"] == 1))
+            and not cfg.get("compile", False))

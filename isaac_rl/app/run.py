@@ -11,10 +11,9 @@ from typing import Any, Dict, Optional
 import torch
 import yaml
 
-from isaac_rl.algorithms.optim import Adam
 from isaac_rl.app import checkpoint
 from isaac_rl.app import run_dir as folders
-from isaac_rl.app.build import make_trained_agent, make_trainer, resolve_device
+from isaac_rl.app.build import make_trained_algorithm, make_trainer, resolve_device
 from isaac_rl.app.config import resolve, resolve_cuda_graph
 from isaac_rl.app.logger import RunLogger
 from isaac_rl.app.run_dir import run_dir_of
@@ -59,8 +58,8 @@ def _test(cfg: Dict[str, Any], device: str) -> int:
     given = cfg.get("num_envs_given", False) or cfg["sim"] == "isaacgym"
     n = cfg["num_envs"] if given else cfg["train"]["eval_envs"]
     agent_state = checkpoint.read(cfg["checkpoint"], device, "test", cfg)["trainer"]["agent"]
-    env, agent = make_trained_agent(cfg, agent_state, cfg["sim"], int(n), device, int(cfg["seed"]))
-    result = evaluate(env, agent.policy, seed=cfg["seed"])
+    env, algo = make_trained_algorithm(cfg, agent_state, cfg["sim"], int(n), device, int(cfg["seed"]))
+    result = evaluate(env, algo.act, seed=cfg["seed"])
     result["eval/episodes"] = float(env.num_envs)
     env.close()
     print(json.dumps(result))
@@ -100,7 +99,7 @@ def main(raw_cfg: Dict[str, Any]) -> int:
 def _checkpoint_bytes(trainer: OffPolicyTrainer) -> int:
     """Upper bound of one full checkpoint's size: the whole replay buffer plus every learner tensor, doubled for the
     temporary file written beside the previous checkpoint."""
-    learner = sum(t.numel() * t.element_size() for t in checkpoint.tensors(trainer.agent.learner.state_dict()))
+    learner = sum(t.numel() * t.element_size() for t in checkpoint.tensors(trainer.algo.state_dict()))
     return 2 * (trainer.buffer.nbytes + learner) + (1 << 20)
 
 
@@ -121,7 +120,7 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
                                   "checkpoint there (if any) is intact") from None
 
     def save_best(trainer: OffPolicyTrainer, result: Dict[str, float]) -> None:
-        state = {"iteration": trainer.iteration, "agent": trainer.agent.learner.state_dict()}
+        state = {"iteration": trainer.iteration, "agent": trainer.algo.state_dict()}
         try:
             checkpoint.save_checked({"trainer": state, "config": cfg, "kind": "policy", "eval": dict(result)},
                                     best_path)
@@ -132,12 +131,10 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
     trainer, env, _ = make_trainer(cfg, device, rank=dist_info.rank, save=save, should_stop=stop,
                                    verbose=dist_info.is_main, agree=agree,
                                    save_best=save_best if dist_info.is_main else None)
-    learner = trainer.agent.learner
-    nets = list(learner.modules().values())
+    nets = list(trainer.algo.modules().values())
     if dist_info.world_size > 1:
         distributed.broadcast_modules(nets)
-        opts = [o for o in vars(learner).values() if isinstance(o, Adam)]
-        distributed.install_gradient_averaging(opts, dist_info.world_size)
+        distributed.install_gradient_averaging(trainer.algo.optimizers().values(), dist_info.world_size)
     changed = []
     if resume_state is not None:
         trainer.load_state_dict(resume_state["trainer"])

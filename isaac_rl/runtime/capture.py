@@ -1,57 +1,48 @@
 """One learning iteration (act + env step + replay add + updates) captured: ``compile=True`` (``torch.compile``) or
-``cuda_graph=True`` (one CUDA graph recorded with ``torch.cuda.graph``, no compiler).
+``cuda_graph=True`` (CUDA graphs recorded with ``torch.cuda.graph``, no compiler). The one place where capture is
+applied: every component has one form that serves eager, recorded and compiled runs alike.
 
-On CUDA the compiled iteration runs as CUDA graphs (``mode="reduce-overhead"``): a few graph launches replace the
-~200 kernel launches of an eager iteration, which is what bounds a small-network loop on a GPU. On the CPU, inductor
-fuses the element-wise work into C++ kernels (measured slower than eager for these small networks on a 2-core CPU,
-see BENCHMARKS.md; the CPU path exists so that the captured code is tested without a GPU).
+A traced or recorded function is only valid if nothing it depends on changes between calls outside its tensors, so
+the components keep every counter on the device (the replay buffer's write pointer and size, Adam's step count, the
+n-step window's position, the iteration clock that exploration schedules read), update their tensors in place (env
+state, observation), and draw random numbers from torch's default generator, whose state CUDA graph replays advance
+and the trainer saves. Host-side periodic decisions (a DDPG/TD3 actor step every ``policy_delay`` updates, a DQN
+target update every ``target_update_interval``) are *phases*: the trainer computes each iteration's phases from its
+host update count, and one graph is recorded per distinct sequence of phases (``torch.compile`` guards on them).
 
-A traced or captured function is only valid if nothing it depends on changes between calls outside its tensors. The
-parts therefore run in their *capturable* form (``make_trainer`` switches them for ``compile`` and ``cuda_graph``):
-the replay buffer's write pointer and size, the learners' update counters and Adam's step count live on the device; the
-target-network update is a ``lerp`` with a device weight instead of a host ``if``; epsilon is computed from a device
-env-step clock; the env resets with static shapes. The n-step window's position is always a device tensor. Random
-numbers come from the same generators as in eager mode, and ``fallback_random`` makes inductor draw them with the
-eager kernels, so the compiled and eager paths give the same numbers up to float rounding of fused kernels
-(tests/test_capture.py).
-
-``cuda_graph=True`` records the eager kernels of one iteration once and replays them: no tracing or compilation
-(recording takes 0.04-0.3 s, against 7-19 s of inductor compilation on an H100), the same kernels as eager (so the
-same numbers), and one launch per iteration instead of a few hundred: 7.6-10x the eager loop's env steps/s at 4096
-envs on an H100, faster than ``compile=True`` in every case measured (BENCHMARKS.md). It is the default on CUDA
-(``cuda_graph=auto``). What it needs is what ``compile=True`` needs
-(the capturable parts above), plus: nothing in the iteration may allocate its persistent state afresh, and Python
-code in it runs only once, at recording -- host counters it touched would be frozen, which is why the capturable
-parts keep every counter on the device.
+On CUDA the compiled iteration runs as CUDA graphs (``mode="reduce-overhead"``). On the CPU, inductor fuses the
+element-wise work into C++ kernels (slower than eager for these small networks on a 2-core CPU, see BENCHMARKS.md;
+the CPU path exists so that the captured code is tested without a GPU). ``cuda_graph=True`` records the eager
+kernels of one iteration once per phase sequence and replays them: no tracing or compilation, the same kernels as
+eager (so the same numbers), one launch per iteration instead of a few hundred. It is the default on CUDA
+(``cuda_graph=auto``). Python code in a recorded iteration runs only once, at recording.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import torch
 
-IterationFn = Callable[[Any], Dict[str, torch.Tensor]]
+IterationFn = Callable[[torch.Tensor, Tuple[int, ...]], Dict[str, torch.Tensor]]
 
 
-def _state_tensors(trainer: Any) -> Iterator[torch.Tensor]:
-    """The persistent tensors a learning iteration mutates in place (buffer, n-step window, statistics, env counters,
-    optimiser moments, update counters)."""
-    learner = trainer.agent.learner
-    holders = [trainer, trainer.buffer, trainer.stats, trainer.env, learner, trainer.nstep,
-               getattr(trainer.agent, "noise", None)]
-    holders += [opt for opt in vars(learner).values() if hasattr(opt, "exp_avg")]
-    for holder in holders:
-        if holder is None:
-            continue
-        for value in vars(holder).values():
-            if isinstance(value, torch.Tensor):
-                yield value
-            elif isinstance(value, list):
-                yield from (v for v in value if isinstance(v, torch.Tensor))
+def capture_iteration(fn: IterationFn, tensors: Callable[[], Iterable[torch.Tensor]], device: torch.device,
+                      compile: bool = False, cuda_graph: bool = False) -> IterationFn:
+    """``fn(clock, phases)`` as it should run: eagerly (neither flag), ``torch.compile``d, or recorded as one CUDA
+    graph per distinct ``phases``. ``tensors()`` lists the persistent tensors ``fn`` changes in place (static
+    addresses for the compiled CUDA graphs)."""
+    if compile and cuda_graph:
+        raise ValueError("compile=True and cuda_graph=True are exclusive (compile records CUDA graphs on CUDA)")
+    if compile:
+        return compile_iteration(fn, tensors, device)
+    if cuda_graph:
+        return PhasedGraphs(fn, device)
+    return fn
 
 
-def compile_iteration(fn: IterationFn, trainer: Any, device: torch.device) -> IterationFn:
+def compile_iteration(fn: IterationFn, tensors: Callable[[], Iterable[torch.Tensor]],
+                      device: torch.device) -> IterationFn:
     """``torch.compile(fn)``: ``mode="reduce-overhead"`` (CUDA graphs) on CUDA, the default inductor mode elsewhere.
 
     On CUDA every persistent tensor the iteration mutates is marked as a static address, so the CUDA graphs write
@@ -65,10 +56,30 @@ def compile_iteration(fn: IterationFn, trainer: Any, device: torch.device) -> It
     if device.type == "cuda":
         mark_static = getattr(torch._dynamo, "mark_static_address", None)  # torch >= 2.1
         if mark_static is not None:
-            for tensor in _state_tensors(trainer):
+            for tensor in tensors():
                 mark_static(tensor)
         return torch.compile(fn, mode="reduce-overhead", dynamic=False)
     return torch.compile(fn, dynamic=False)  # static shapes: a trainer's shapes never change
+
+
+class PhasedGraphs:
+    """``fn(clock, phases)`` with one :class:`CudaGraphed` recording per distinct ``phases`` tuple (a delayed actor
+    step records two: with and without it)."""
+
+    def __init__(self, fn: IterationFn, device: torch.device) -> None:
+        self.fn, self.device = fn, device
+        self.graphs: Dict[Tuple[int, ...], CudaGraphed] = {}
+
+    def __call__(self, clock: torch.Tensor, phases: Tuple[int, ...]) -> Dict[str, torch.Tensor]:
+        graph = self.graphs.get(phases)
+        if graph is None:
+            graph = self.graphs[phases] = CudaGraphed(lambda c: self.fn(c, phases), self.device)
+        return graph(clock)
+
+    @property
+    def recorded(self) -> int:
+        """Graphs recorded so far."""
+        return sum(g.graph is not None for g in self.graphs.values())
 
 
 def run_on_side_stream(fn: Callable[[], Any], device: torch.device) -> Any:

@@ -15,12 +15,11 @@ Policy = Callable[[torch.Tensor], torch.Tensor]
 class Evaluator:
     """Evaluates ``policy`` (float ``[N, obs_dim]`` -> efforts ``[N, act_dim]``) on ``env``, one episode per env.
 
-    The steps run in chunks of ``check_every``; between chunks (outside the training hot loop) it reads
-    ``alive.any()`` to stop early. With ``cuda_graph`` (a capturable torch task on CUDA, see
-    :meth:`tasks.torch_base.TorchTask.make_capturable`) a chunk is recorded once as a CUDA graph and replayed, one
+    The steps run in chunks of ``check_every``; between chunks (outside the training hot loop) it reads ``alive.any()``
+    to stop early. With ``cuda_graph`` (a torch task on CUDA) a chunk is recorded once as a CUDA graph and replayed, one
     launch instead of ``check_every`` x ~40 (an evaluation of CartPole-v1: ~0.17 s eager on an H100). Only the first
-    episode of each env counts, so the noise of later auto-resets (torch's default generator in a capturable env)
-    does not change the result; the initial states come from the env's own generator, reseeded by ``seed``.
+    episode of each env counts, so the noise of later auto-resets (torch's default generator in a torch task) does not
+    change the result; the initial states come from the env's own generator, reseeded by ``seed``.
 
     Per-env first-episode sums live in persistent device tensors (float ``[N]`` return and length, float ``[N]``
     ``alive`` = first episode not yet ended) that a chunk updates in place: each step adds ``reward * alive``.
@@ -37,6 +36,11 @@ class Evaluator:
         self._chunk: Callable[[], None] = lambda: self._steps(check_every)
         if cuda_graph:
             self._chunk = CudaGraphed(self._chunk, device, warmup=1)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether a chunk has been recorded as a CUDA graph (``cuda_graph=True``, after the first call)."""
+        return isinstance(self._chunk, CudaGraphed) and self._chunk.graph is not None
 
     def _steps(self, k: int) -> None:
         """``k`` env steps of the policy; first-episode returns and lengths add up in ``final_ret``/``final_len``."""

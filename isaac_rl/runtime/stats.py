@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 
@@ -23,6 +23,10 @@ class EpisodeStats:
         self.sums += torch.stack(((self.ret * d).sum(), (self.len * d).sum(), d.sum()))
         self.ret *= 1.0 - d
         self.len *= 1.0 - d
+
+    def persistent_tensors(self) -> Tuple[torch.Tensor, ...]:
+        """Running per-env return/length and the sums: what ``update`` changes in place."""
+        return self.ret, self.len, self.sums
 
     def flush(self) -> Dict[str, float]:
         """One host read: mean return/length of episodes finished since the last flush (empty if none)."""

@@ -20,10 +20,9 @@ class StepGraph:
     """``len(actions)`` steps of a torch task on CUDA as one replayable CUDA graph.
 
     Args:
-        env: A torch task (:class:`tasks.torch_base.TorchTask`) on a CUDA device. It is switched to its capturable
-            form (``make_capturable``): reset noise then comes from torch's default CUDA generator, which graph replays
-            advance like eager calls, so a replay after ``torch.manual_seed(s)`` gives the numbers of the same steps
-            run eagerly after ``torch.manual_seed(s)``.
+        env: A torch task (:class:`tasks.torch_base.TorchTask`) on a CUDA device. Its auto-reset noise comes from
+            torch's default CUDA generator, which graph replays advance like eager calls, so a replay after
+            ``torch.manual_seed(s)`` gives the numbers of the same steps run eagerly after ``torch.manual_seed(s)``.
         actions: float ``[K, N, action_dim]`` on the env's device; step ``k`` of every replay uses ``actions[k]``
             (write new values into this tensor between replays to change them).
 
@@ -33,17 +32,16 @@ class StepGraph:
 
     def __init__(self, env: Any, actions: torch.Tensor) -> None:
         device = canonical_device(getattr(env, "device", "cpu"))
-        if device.type != "cuda" or not hasattr(env, "make_capturable"):
+        if device.type != "cuda" or not hasattr(env, "persistent_tensors"):
             raise ValueError(f"StepGraph needs a torch task on a CUDA device; got {type(env).__name__} on {device}")
         shape = (env.num_envs, env.action_spec.dim)
         if actions.dim() != 3 or tuple(actions.shape[1:]) != shape or actions.device != device:
             raise ValueError(f"actions must be [K, {shape[0]}, {shape[1]}] on {device}; got "
                              f"{list(actions.shape)} on {actions.device}")
-        env.make_capturable()
         self.env, self.actions = env, actions
         state, progress = env.state.clone(), env.progress.clone()
         run_on_side_stream(lambda: [env.step(a) for a in actions[:2]], device)
-        env.state.copy_(state)  # capturable: the state is updated in place, at the address the graph records
+        env.state.copy_(state)  # the state is updated in place, at the address the graph records
         env.progress.copy_(progress)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 
-from isaac_rl.algorithms.agents import Agent
+from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.core.contract import VecEnv
 from isaac_rl.core.errors import DivergedError
-from isaac_rl.runtime.capture import CudaGraphed, compile_iteration
+from isaac_rl.runtime.capture import capture_iteration
 from isaac_rl.runtime.evaluate import Evaluator
 from isaac_rl.runtime.stats import EpisodeStats
 from isaac_rl.storage.nstep import NStepWindow
@@ -43,11 +43,10 @@ class TrainerConfig:
             stops with (0: no verification; then one evaluation reaching the target ends the run).
         seed: Seed of the first env reset.
         compile: Run each learning iteration (act + env step + replay add + updates) as one ``torch.compile``d
-            function: CUDA graphs on CUDA (``mode="reduce-overhead"``), inductor kernels on the CPU. Needs capturable
-            parts (see :func:`isaac_rl.app.build.make_trainer`).
-        cuda_graph: Record one learning iteration as a CUDA graph with ``torch.cuda.graph`` and replay it for every
-            later one (CUDA only; the eager kernels, no compilation; see :class:`isaac_rl.runtime.capture.CudaGraphed`).
-            Needs capturable parts, like ``compile``.
+            function: CUDA graphs on CUDA (``mode="reduce-overhead"``), inductor kernels on the CPU.
+        cuda_graph: Record each learning iteration's kernels as a CUDA graph with ``torch.cuda.graph`` (one per
+            distinct sequence of update phases) and replay it for every later one (CUDA only; the eager kernels, no
+            compilation; see :mod:`isaac_rl.runtime.capture`).
     """
 
     max_iterations: int = 1000
@@ -64,18 +63,13 @@ class TrainerConfig:
     compile: bool = False
     cuda_graph: bool = False
 
-    @property
-    def captured(self) -> bool:
-        """The learning iteration runs traced or recorded (``compile`` or ``cuda_graph``): capturable parts needed."""
-        return self.compile or self.cuda_graph
-
 
 class OffPolicyTrainer:
     """Runs the loop. ``log`` gets host-float metrics at fixed intervals; ``save`` gets the full trainer state.
 
     Args:
         env: Training env (same-step auto-reset contract).
-        agent: DiscreteAgent (DQN) or ContinuousAgent (DDPG).
+        algo: The learning algorithm (:class:`isaac_rl.algorithms.base.Algorithm`) with its exploration.
         buffer: Replay buffer on the env's device.
         cfg: Loop settings.
         eval_env: Evaluation env; ``None`` evaluates on ``env`` (Isaac Gym allows one sim per process) and resets it.
@@ -91,14 +85,14 @@ class OffPolicyTrainer:
         nstep: n-step return window (``None``: one-step transitions go straight to the buffer).
     """
 
-    def __init__(self, env: VecEnv, agent: Agent, buffer: ReplayBuffer, cfg: TrainerConfig,
+    def __init__(self, env: VecEnv, algo: Algorithm, buffer: ReplayBuffer, cfg: TrainerConfig,
                  eval_env: Optional[VecEnv] = None, log: Optional[Callable[[Dict[str, float], int], None]] = None,
                  save: Optional[Callable[["OffPolicyTrainer"], None]] = None,
                  should_stop: Optional[Callable[[], bool]] = None, is_main: bool = True,
                  agree: Optional[Callable[[bool], bool]] = None, nstep: Optional[NStepWindow] = None,
                  save_best: Optional[Callable[["OffPolicyTrainer", Dict[str, float]], None]] = None,
                  verify_env: Optional[VecEnv] = None) -> None:
-        self.env, self.agent, self.buffer, self.cfg = env, agent, buffer, cfg
+        self.env, self.algo, self.buffer, self.cfg = env, algo, buffer, cfg
         self.eval_env, self.log, self.save, self.should_stop = eval_env, log, save, should_stop
         self.is_main, self.nstep, self.save_best, self.verify_env = is_main, nstep, save_best, verify_env
         self.last_verify: Dict[str, float] = {}
@@ -107,22 +101,18 @@ class OffPolicyTrainer:
         self._distributed = agree is not None
         self.agree = agree if agree is not None else (lambda wish: wish)
         self.best_return = -math.inf  # best complete evaluation mean so far (nn/best.pt)
-        self._params = [p for m in agent.learner.modules().values() for p in m.parameters()]
+        self._params = [p for m in algo.modules().values() for p in m.parameters()]
         self.iteration = 0
+        self.updates = 0  # gradient steps taken: a host count, so each update's phase is known without a device read
         self.solved_at: Optional[int] = None
         self.stats = EpisodeStats(env.num_envs, env.device)
         self.obs = env.reset(cfg.seed).clone()  # one tensor for the run, updated in place (see _store)
         self.last_eval: Dict[str, float] = {}
         self.stopped_by_signal = False
-        self._learn: Callable[[Any], Dict[str, torch.Tensor]] = self._learning_iteration
         self._evaluator: Optional[Evaluator] = None
-        self._clock = torch.zeros((), device=env.device)  # the iteration as a device float (captured epsilon)
-        if cfg.compile and cfg.cuda_graph:
-            raise ValueError("compile=True and cuda_graph=True are exclusive (compile records CUDA graphs on CUDA)")
-        if cfg.compile:
-            self._learn = compile_iteration(self._learning_iteration, self, env.device)
-        elif cfg.cuda_graph:
-            self._learn = CudaGraphed(self._learning_iteration, env.device)
+        self._clock = torch.zeros((), device=env.device)  # the iteration as a device float (schedules read it there)
+        self.learn = capture_iteration(self.learning_iteration, self.persistent_tensors, env.device,
+                                        compile=cfg.compile, cuda_graph=cfg.cuda_graph)
 
     @property
     def env_steps(self) -> int:
@@ -130,9 +120,9 @@ class OffPolicyTrainer:
         return self.iteration * self.env.num_envs
 
     def _store(self, action: torch.Tensor) -> None:
-        """Step the env with ``action`` (learner actions), put the transitions (n-step ones once the window is full)
+        """Step the env with ``action`` (stored actions), put the transitions (n-step ones once the window is full)
         in the replay buffer, track episode statistics and advance ``obs``."""
-        out = self.env.step(self.agent.to_env(action))
+        out = self.env.step(self.algo.to_env(action))
         done = out.terminated | out.truncated
         if self.nstep is None:
             self.buffer.add(self.obs, action, out.reward, out.final_obs, out.terminated)
@@ -140,24 +130,42 @@ class OffPolicyTrainer:
             ready = self.nstep.push(self.obs, action, out.reward, out.final_obs, out.terminated, done)
             if ready is not None:
                 self.buffer.add(*ready)
-        self.agent.on_done(done)
+        self.algo.on_episode_end(done)
         self.stats.update(out.reward, done)
-        # In place: with compile=True on CUDA a rebound self.obs would be a CUDA-graph output that the next replay
-        # overwrites before it is read; the copy also keeps self.obs apart from env state that steps write in place.
+        # In place: under capture a rebound self.obs would be a graph output that the next replay overwrites before
+        # it is read; the copy also keeps self.obs apart from the env's own tensors.
         self.obs.copy_(out.obs)
 
-    def _updates(self) -> Dict[str, torch.Tensor]:
-        """``updates_per_step`` gradient steps on sampled batches; the last one's device metrics."""
+    def _phases(self) -> Tuple[int, ...]:
+        """The phases of this iteration's ``updates_per_step`` updates (host decisions from the host update count)."""
+        return tuple(self.algo.phase(self.updates + k) for k in range(self.cfg.updates_per_step))
+
+    def _updates(self, phases: Tuple[int, ...]) -> Dict[str, torch.Tensor]:
+        """One gradient step per phase on sampled batches; the last one's device metrics."""
         metrics: Dict[str, torch.Tensor] = {}
-        for _ in range(self.cfg.updates_per_step):
-            metrics = self.agent.learner.update(self.buffer.sample(self.cfg.batch_size))
+        for phase in phases:
+            metrics = self.algo.update(self.buffer.sample(self.cfg.batch_size), phase)
         return metrics
 
-    def _learning_iteration(self, iteration: Any) -> Dict[str, torch.Tensor]:
-        """Act (exploring at ``iteration``: a host int, or a 0-d device tensor with ``compile``/``cuda_graph``), step,
-        store, update: the unit that ``compile=True`` traces and ``cuda_graph=True`` records."""
-        self._store(self.agent.explore(self.obs, iteration))
-        return self._updates()
+    def learning_iteration(self, clock: torch.Tensor, phases: Tuple[int, ...]) -> Dict[str, torch.Tensor]:
+        """Act (exploring at iteration ``clock``, a 0-d device float), step, store, update with ``phases``: the unit
+        that ``compile=True`` traces and ``cuda_graph=True`` records (once per distinct ``phases``)."""
+        self._store(self.algo.explore(self.obs, clock))
+        return self._updates(phases)
+
+    def persistent_tensors(self) -> Iterator[torch.Tensor]:
+        """Every tensor a learning iteration changes in place: observation, clock, statistics, buffer, n-step window,
+        env state, algorithm (networks, optimizers, exploration)."""
+        yield self.obs
+        yield self._clock
+        yield from self.stats.persistent_tensors()
+        yield from self.buffer.persistent_tensors()
+        if self.nstep is not None:
+            yield from self.nstep.persistent_tensors()
+        env_tensors = getattr(self.env, "persistent_tensors", None)  # torch tasks (the only capturable backend)
+        if env_tensors is not None:
+            yield from env_tensors()
+        yield from self.algo.persistent_tensors()
 
     @property
     def _learning(self) -> bool:
@@ -168,32 +176,32 @@ class OffPolicyTrainer:
 
     def train_step(self) -> Dict[str, torch.Tensor]:
         """One iteration of the hot loop; no host syncs on CUDA. Returns the last update's device metrics."""
-        cfg = self.cfg
+        self._clock.fill_(float(self.iteration))  # a host scalar as a kernel argument: no sync
         if self._learning:
-            if cfg.captured:
-                self._clock.fill_(float(self.iteration))  # a host scalar as a kernel argument: no sync
-                metrics = self._learn(self._clock)
-            else:
-                metrics = self._learn(self.iteration)
+            phases = self._phases()
+            metrics = self.learn(self._clock, phases)
+            self.updates += len(phases)
             self.iteration += 1
             return metrics
         # Warm-up: uniform random actions for warmup_iterations; the n-step window fills. Updates begin with the
         # first iteration that ends at or past warmup_iterations.
-        if self.iteration < cfg.warmup_iterations:
-            action = self.agent.random(self.env.num_envs)
+        if self.iteration < self.cfg.warmup_iterations:
+            action = self.algo.random_action(self.env.num_envs)
         else:
-            action = self.agent.explore(self.obs, self.iteration)
+            action = self.algo.explore(self.obs, self._clock)
         self._store(action)
         self.iteration += 1
         if self._learning:
-            return self._updates()
+            phases = self._phases()
+            self.updates += len(phases)
+            return self._updates(phases)
         return {}
 
     def run_eval(self) -> Dict[str, float]:
         """Evaluate the deterministic policy; with no separate eval env, evaluate on the training env and reset it."""
         if self._evaluator is None:  # built once: persistent buffers and, with cuda_graph, the recorded chunk
             env = self.eval_env if self.eval_env is not None else self.env
-            self._evaluator = Evaluator(env, self.agent.policy, cuda_graph=self.cfg.cuda_graph)
+            self._evaluator = Evaluator(env, self.algo.act, cuda_graph=self.cfg.cuda_graph)
         result = self._evaluator(seed=self.cfg.seed + 10_000 + self.iteration,
                                  target=self.cfg.eval_target if self.cfg.eval_early_out else None)
         if self.eval_env is None:
@@ -208,7 +216,7 @@ class OffPolicyTrainer:
         ``eval/verified_complete = 0`` and ``eval/verified_return_bound``)."""
         env = self.verify_env or self.eval_env or self.env
         if self._verifier is None:
-            self._verifier = Evaluator(env, self.agent.policy, cuda_graph=self.cfg.cuda_graph and env is not self.env)
+            self._verifier = Evaluator(env, self.algo.act, cuda_graph=self.cfg.cuda_graph and env is not self.env)
         raw = self._verifier(seed=self.cfg.seed + VERIFY_SEED_OFFSET + self.iteration, target=target)
         if env is self.env:
             self.obs.copy_(self.env.reset())
@@ -265,7 +273,7 @@ class OffPolicyTrainer:
         if self.save is not None:
             self.save(self)
         return {"env_steps": self.env_steps, "iterations": self.iteration, "solved_at": self.solved_at,
-                "gradient_steps": self.agent.learner.num_updates, "wall_s": wall_s,
+                "gradient_steps": self.updates, "wall_s": wall_s,
                 "stopped_by_signal": self.stopped_by_signal, **self.last_eval, **self.last_verify}
 
     def _solved(self, start: float) -> bool:
@@ -299,7 +307,7 @@ class OffPolicyTrainer:
             verified = (f", verified on {episodes}: mean {checked['eval/verified_mean_return']:.1f}, min "
                         f"{checked['eval/verified_min_return']:.1f}")
         print(f"[isaac_rl] solved: eval mean return {mean:.1f} >= {cfg.eval_target} at env step {self.env_steps:,} "
-              f"({self.agent.learner.num_updates:,} gradient steps){verified}", flush=True)
+              f"({self.updates:,} gradient steps){verified}", flush=True)
         return True
 
     def _weight_sum(self) -> torch.Tensor:
@@ -328,16 +336,13 @@ class OffPolicyTrainer:
         return False
 
     def state_dict(self) -> Dict[str, Any]:
-        """Everything needed to continue bit-identically (with a torch task): learner, buffer, env, RNG, counters."""
+        """Everything needed to continue bit-identically (with a torch task): algorithm, buffer, env, RNG, counters."""
         state: Dict[str, Any] = {
-            "iteration": self.iteration, "obs": self.obs.clone(), "stats": self.stats.state_dict(),
-            "agent": self.agent.learner.state_dict(), "buffer": self.buffer.state_dict(),
+            "iteration": self.iteration, "updates": self.updates, "obs": self.obs.clone(),
+            "stats": self.stats.state_dict(), "agent": self.algo.state_dict(), "buffer": self.buffer.state_dict(),
             "rng_cpu": torch.get_rng_state()}
         if self.env.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.env.device)
-        noise = getattr(self.agent, "noise", None)
-        if noise is not None and hasattr(noise, "state"):
-            state["noise"] = noise.state.clone()
         if self.nstep is not None:
             state["nstep"] = self.nstep.state_dict()
         if hasattr(self.env, "state_dict"):
@@ -345,18 +350,20 @@ class OffPolicyTrainer:
         return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict`."""
+        """Restore from :meth:`state_dict` (also of checkpoints of the earlier layout: the update count then comes
+        from the learner's, the noise state from the trainer's ``noise`` entry)."""
         self.iteration = int(state["iteration"])
+        agent = dict(state["agent"])
+        self.updates = int(state.get("updates", agent.get("num_updates", 0)))
+        if "noise" in state and "noise" not in agent:
+            agent["noise"] = state["noise"]
         self.obs.copy_(state["obs"])
         self.stats.load_state_dict(state["stats"])
-        self.agent.learner.load_state_dict(state["agent"])
+        self.algo.load_state_dict(agent)
         self.buffer.load_state_dict(state["buffer"])
         torch.set_rng_state(state["rng_cpu"].cpu())
         if "rng_cuda" in state and self.env.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.env.device)
-        noise = getattr(self.agent, "noise", None)
-        if "noise" in state and noise is not None:
-            noise.state.copy_(state["noise"])
         if self.nstep is not None and "nstep" in state:
             self.nstep.load_state_dict(state["nstep"])
         if "env" in state and hasattr(self.env, "load_state_dict"):

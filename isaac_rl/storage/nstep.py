@@ -81,6 +81,10 @@ class NStepWindow:
         return (self.obs.index_select(0, oldest)[0], self.action.index_select(0, oldest)[0], ret,
                 self.next_obs[last, envs], self.terminated[last, envs], horizon)
 
+    def persistent_tensors(self) -> Tuple[torch.Tensor, ...]:
+        """The window and its ring position: what ``push`` changes in place."""
+        return self.pos, self.obs, self.next_obs, self.action, self.reward, self.terminated, self.done
+
     def state_dict(self) -> Dict[str, torch.Tensor]:
         """Window contents and position."""
         return {"obs": self.obs.clone(), "next_obs": self.next_obs.clone(), "action": self.action.clone(),

@@ -28,27 +28,23 @@ def free_memory_bytes(device: torch.device) -> int:
 class ReplayBuffer:
     """Ring buffer of ``capacity`` transitions, written ``N`` at a time, sampled uniformly on the device.
 
-    Write positions are ``(ptr + arange(N)) % capacity``; ``ptr`` and ``size`` are host integers that advance by
-    ``N`` per ``add``, so neither ``add`` nor ``sample`` reads the device. Once full, each ``add`` overwrites the
-    oldest ``N`` transitions.
-
-    ``capturable=True`` (the ``compile=True`` training path) keeps ``ptr`` and ``size`` as 0-d long tensors on the
-    device instead, so a traced or CUDA-graph-captured ``add``/``sample`` stays valid as they advance: ``add`` scatters
-    with ``index_copy_`` and ``sample`` draws ``randint(0, 2**62) % size`` (uniform up to a bias below
-    ``size / 2**62``) from torch's default generator (the one generator CUDA graph replays advance; it is saved with
-    the trainer's RNG state). Reading ``ptr``/``size``/``len()`` is then a host sync, done only at checkpoints.
+    Write positions are ``(ptr + arange(N)) % capacity``; ``ptr`` and ``size`` are 0-d long tensors on the device, so
+    neither ``add`` nor ``sample`` reads the device and one traced or CUDA-graph-recorded ``add``/``sample`` stays
+    valid as they advance. Once full, each ``add`` overwrites the oldest ``N`` transitions. ``sample`` draws
+    ``randint(0, 2**62) % size`` (uniform up to a bias below ``size / 2**62``) from torch's default generator (the
+    one generator CUDA graph replays advance; it is saved with the trainer's RNG state). Reading ``ptr``, ``size`` or
+    ``len()`` is a host sync, done only at checkpoints.
 
     Args:
         capacity: Transitions kept (>= the ``N`` of each ``add``).
         obs_dim: Observation width.
         action_dim: 0 for discrete actions (stored as long ``[C]``), else the continuous action width.
         device: Where storage and sampling live.
-        seed: Seed of the sampling generator (saved in ``state_dict`` for bit-identical resumes).
         max_fraction: Refuse a buffer needing more than this fraction of the device's free memory.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device, seed: int = 0,
-                 max_fraction: float = 0.9, verbose: bool = True, capturable: bool = False) -> None:
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device,
+                 max_fraction: float = 0.9, verbose: bool = True) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"buffer capacity must be a positive integer of transitions, got {capacity!r}")
         self.capacity, self.device = capacity, canonical_device(device)
@@ -70,13 +66,9 @@ class ReplayBuffer:
         self.reward = torch.zeros(capacity, **f32)
         self.terminated = torch.zeros(capacity, **f32)
         self.horizon = torch.ones(capacity, **f32)
-        self.capturable = capturable
-        self._ptr, self._size = 0, 0
         long0 = dict(dtype=torch.long, device=self.device)
-        self._ptr_t, self._size_t = torch.zeros((), **long0), torch.zeros((), **long0)
-        self._capacity_t = torch.tensor(capacity, **long0)
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(seed))
+        self._ptr, self._size = torch.zeros((), **long0), torch.zeros((), **long0)
+        self._offsets: Dict[int, torch.Tensor] = {}  # arange(N) per add size, made once
         self._fields = ("obs", "action", "reward", "next_obs", "terminated", "horizon")
 
     @staticmethod
@@ -87,17 +79,25 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes of the preallocated storage (what a full buffer adds to a checkpoint)."""
-        return sum(getattr(self, name).numel() * getattr(self, name).element_size() for name in self._fields)
+        return sum(t.numel() * t.element_size() for t in self.fields())
+
+    def fields(self) -> Tuple[torch.Tensor, ...]:
+        """The storage tensors, in :class:`~isaac_rl.core.types.Batch` order."""
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def persistent_tensors(self) -> Tuple[torch.Tensor, ...]:
+        """Storage and device counters: what ``add`` changes in place."""
+        return self.fields() + (self._ptr, self._size)
 
     @property
     def ptr(self) -> int:
-        """Next write position (host sync with ``capturable``)."""
-        return int(self._ptr_t.item()) if self.capturable else self._ptr
+        """Next write position (a host sync)."""
+        return int(self._ptr.item())
 
     @property
     def size(self) -> int:
-        """Transitions held (host sync with ``capturable``)."""
-        return int(self._size_t.item()) if self.capturable else self._size
+        """Transitions held (a host sync)."""
+        return int(self._size.item())
 
     def __len__(self) -> int:
         return self.size
@@ -112,53 +112,35 @@ class ReplayBuffer:
                              "train.loop.buffer_per_env must be >= 1")
         if horizon is None:
             horizon = torch.ones_like(reward)
-        values = (obs, action, reward, next_obs, terminated, horizon)
-        if self.capturable:
-            self._scatter((self._ptr_t + torch.arange(n, device=self.device)) % self._capacity_t, values)
-            self._ptr_t.copy_((self._ptr_t + n) % self._capacity_t)
-            self._size_t.copy_(torch.clamp(self._size_t + n, max=self.capacity))
-            return
-        end = self._ptr + n
-        if end <= self.capacity:  # contiguous slice: the common case, a plain copy
-            for name, value in zip(self._fields, values):
-                getattr(self, name)[self._ptr:end].copy_(value)
-        else:  # wraps around the end
-            self._scatter(torch.arange(self._ptr, end, device=self.device) % self.capacity, values)
-        self._ptr = end % self.capacity
-        self._size = min(self._size + n, self.capacity)
-
-    def _scatter(self, idx: torch.Tensor, values: Tuple[torch.Tensor, ...]) -> None:
-        """Rows ``idx`` (long ``[N]``, distinct) of every field <- ``values``, cast to the field's dtype."""
-        for name, value in zip(self._fields, values):
-            field = getattr(self, name)
+        offsets = self._offsets.get(n)
+        if offsets is None:
+            offsets = self._offsets[n] = torch.arange(n, device=self.device)
+        idx = torch.remainder(self._ptr + offsets, self.capacity)
+        for field, value in zip(self.fields(), (obs, action, reward, next_obs, terminated, horizon)):
             field.index_copy_(0, idx, value.to(field.dtype))
+        self._ptr.copy_(torch.remainder(self._ptr + n, self.capacity))
+        self._size.clamp_(max=self.capacity - n).add_(n)
 
     def sample(self, batch_size: int) -> Batch:
-        """``batch_size`` transitions drawn uniformly with replacement; indices are drawn on the device."""
-        if self.capturable:  # no emptiness check: it would read the device (the trainer adds before it samples)
-            idx = torch.randint(0, 1 << 62, (batch_size,), device=self.device) % self._size_t
-        else:
-            if self._size == 0:
-                raise RuntimeError("cannot sample from an empty replay buffer")
-            idx = torch.randint(0, self._size, (batch_size,), device=self.device, generator=self.gen)
-        return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx],
-                     self.horizon[idx])
+        """``batch_size`` transitions drawn uniformly with replacement on the device. No emptiness check (it would
+        read the device): the trainer adds before it samples."""
+        idx = torch.remainder(torch.randint(0, 1 << 62, (batch_size,), device=self.device), self._size)
+        return Batch(*(field[idx] for field in self.fields()))
 
     def state_dict(self) -> Dict[str, Any]:
-        """Stored rows, pointers and sampler RNG; tensors only, so ``torch.load(weights_only=True)`` reads it."""
+        """Stored rows and pointers; tensors only, so ``torch.load(weights_only=True)`` reads it."""
         size = self.size
         state: Dict[str, Any] = {name: getattr(self, name)[:size].clone() for name in self._fields}
-        state.update(ptr=self.ptr, size=size, capacity=self.capacity, gen=self.gen.get_state())
+        state.update(ptr=self.ptr, size=size, capacity=self.capacity)
         return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict` (same capacity)."""
+        """Restore from :meth:`state_dict` (same capacity; a sampler generator state of older checkpoints is
+        ignored: sampling now draws from torch's default generator)."""
         if state["capacity"] != self.capacity:
             raise ValueError(f"checkpoint buffer capacity {state['capacity']} != this buffer's {self.capacity} "
                              "(train.loop.buffer_per_env x num_envs)")
         for name in self._fields:
             getattr(self, name)[:state["size"]].copy_(state[name])
-        self._ptr, self._size = int(state["ptr"]), int(state["size"])
-        self._ptr_t.fill_(self._ptr)
-        self._size_t.fill_(self._size)
-        self.gen.set_state(state["gen"].cpu())
+        self._ptr.fill_(int(state["ptr"]))
+        self._size.fill_(int(state["size"]))

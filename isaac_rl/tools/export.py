@@ -3,42 +3,15 @@ TorchScript (always) and ONNX (when the ``onnx`` package is installed)."""
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import torch
 from torch import nn
 
-
-class GreedyEffortPolicy(nn.Module):
-    """DQN's greedy policy: float ``[N, obs_dim]`` -> float32 ``[N, 1]`` effort ``efforts[argmax_a Q(s, a)]``."""
-
-    def __init__(self, q: nn.Module, efforts: torch.Tensor) -> None:
-        super().__init__()
-        self.q = copy.deepcopy(q).eval()
-        self.register_buffer("efforts", efforts.detach().clone().reshape(-1, 1).float())
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.efforts[self.q(obs).argmax(dim=-1)]
+from isaac_rl.algorithms.base import Algorithm
 
 
-class ActorPolicy(nn.Module):
-    """DDPG's deterministic actor: float ``[N, obs_dim]`` -> float32 ``[N, act_dim]`` effort in ``[-1, 1]``."""
-
-    def __init__(self, actor: nn.Module) -> None:
-        super().__init__()
-        self.actor = copy.deepcopy(actor).eval()
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor(obs)
-
-
-def policy_module(agent: Any) -> nn.Module:
-    """The agent's deterministic policy as a module with no reference to the training objects."""
-    learner = agent.learner
-    if hasattr(learner, "q"):
-        return GreedyEffortPolicy(learner.q, agent.efforts.table)
-    return ActorPolicy(learner.actor)
+def policy_module(algo: Algorithm) -> nn.Module:
+    """The algorithm's deterministic policy as a module with no reference to the training objects."""
+    return algo.policy_module()
 
 
 def export_torchscript(module: nn.Module, example_obs: torch.Tensor, path: str) -> torch.jit.ScriptModule:
