@@ -192,3 +192,87 @@ def test_adam_matches_torch_optim_adam():
     again = Adam(nets[0].parameters(), 1.0)
     again.load_state_dict(state)
     assert again.steps == 30 and again.param_groups[0]["lr"] == 1e-2
+
+
+def test_td3_td_target_takes_the_smaller_twin_and_bootstraps_through_truncation_only():
+    from isaac_rl.algorithms.td3 import TD3
+
+    td3 = TD3(obs_dim=2, act_dim=1, device="cpu", hidden=(), gamma=0.5, target_noise=0.0)
+    _set_linear(td3.actor_target.net, [[0.0, 0.0]], [0.0])  # mu'(s') = 0
+    _set_linear(td3.critic_target.q1.net, [[1.0, 1.0, 7.0]], [0.0])  # Q1'(s', a) = s0 + s1 + 7 a
+    _set_linear(td3.critic_target.q2.net, [[1.0, 0.0, 7.0]], [1.0])  # Q2'(s', a) = s0 + 1 + 7 a
+    batch = BATCH._replace(action=torch.zeros(3, 1))
+    # min(Q1', Q2') at s' = [[1, 3], [4, 1], [2, 2]]: min([4, 5, 4], [2, 5, 3]) = [2, 5, 3]; third terminated
+    expected = torch.tensor([1.0 + 0.5 * 2.0, -1.0 + 0.5 * 5.0, 0.5])
+    assert torch.allclose(td3.td_target(batch), expected)
+
+
+def test_td3_target_smoothing_noise_is_clipped():
+    """With a huge target_noise every smoothed target action is mu'(s') +- target_noise_clip, clamped to [-1, 1]."""
+    from isaac_rl.algorithms.td3 import TD3
+
+    td3 = TD3(obs_dim=2, act_dim=1, device="cpu", hidden=(), gamma=1.0, target_noise=1e6, target_noise_clip=0.25)
+    _set_linear(td3.actor_target.net, [[0.0, 0.0]], [0.0])
+    _set_linear(td3.critic_target.q1.net, [[0.0, 0.0, 1.0]], [0.0])  # Q'(s', a) = a
+    _set_linear(td3.critic_target.q2.net, [[0.0, 0.0, 1.0]], [0.0])
+    batch = Batch(torch.zeros(64, 2), torch.zeros(64, 1), torch.zeros(64), torch.zeros(64, 2), torch.zeros(64))
+    assert set(td3.td_target(batch).tolist()) <= {-0.25, 0.25}
+
+
+def test_sac_log_prob_matches_torch_distributions():
+    """log pi(tanh(u)) of the squashed Gaussian equals torch.distributions' TransformedDistribution (tanh)."""
+    from torch.distributions import Normal, TransformedDistribution
+    from torch.distributions.transforms import TanhTransform
+
+    from isaac_rl.algorithms.sac import GaussianActor
+
+    torch.manual_seed(0)
+    actor = GaussianActor(3, 2, (16,), torch.device("cpu"))
+    obs = torch.randn(256, 3)
+    torch.manual_seed(1)
+    action, log_prob = actor.sample(obs)
+    mean, log_std = actor(obs)
+    dist = TransformedDistribution(Normal(mean, log_std.exp()), [TanhTransform()])
+    torch.manual_seed(1)
+    eps = torch.randn_like(mean)
+    assert torch.allclose(action, torch.tanh(mean + log_std.exp() * eps))
+    inside = action.abs().max(-1).values < 0.999  # TanhTransform's inverse is inexact next to +-1
+    assert inside.sum() > 200
+    assert torch.allclose(log_prob[inside], dist.log_prob(action).sum(-1)[inside], atol=1e-3)
+
+
+def test_sac_td_target_by_hand():
+    """y = r + gamma^m (1 - terminated) (min_i Q_i'(s', a') - alpha log pi(a'|s')), a' from the same random draw."""
+    from isaac_rl.algorithms.sac import SAC
+
+    sac = SAC(obs_dim=2, act_dim=1, device="cpu", hidden=(), gamma=0.5, init_alpha=0.1)
+    _set_linear(sac.critic_target.q1.net, [[1.0, 1.0, 7.0]], [0.0])
+    _set_linear(sac.critic_target.q2.net, [[1.0, 0.0, 7.0]], [1.0])
+    batch = BATCH._replace(action=torch.zeros(3, 1))
+    torch.manual_seed(5)
+    got = sac.td_target(batch)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        a, logp = sac.actor.sample(batch.next_obs)
+        s0, s1, a0 = batch.next_obs[:, 0], batch.next_obs[:, 1], a[:, 0]
+        soft = torch.min(s0 + s1 + 7 * a0, s0 + 1 + 7 * a0) - 0.1 * logp
+    expected = batch.reward + 0.5 * (1 - batch.terminated) * soft
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_sac_temperature_follows_the_target_entropy():
+    """Automatic entropy tuning: alpha shrinks while the policy's entropy is above the target (target -5) and grows
+    while it is below (target +5, more than a 1-d tanh policy can reach)."""
+    from isaac_rl.algorithms.sac import SAC
+
+    batch = Batch(torch.randn(64, 2), torch.rand(64, 1) * 2 - 1, torch.randn(64), torch.randn(64, 2),
+                  torch.zeros(64))
+    alphas = []
+    for target in (-5.0, 5.0):
+        torch.manual_seed(0)
+        sac = SAC(obs_dim=2, act_dim=1, device="cpu", hidden=(8,), init_alpha=1.0, target_entropy=target,
+                  alpha_lr=0.05)
+        for _ in range(20):
+            sac.update(batch, 1)
+        alphas.append(float(sac.modules()["temperature"]()))
+    assert alphas[0] < 0.5 and alphas[1] > 2.0, alphas

@@ -18,7 +18,9 @@ from tests.conftest import compose_config
 
 # (task, train config, bar, the other num_envs tested beside the default one)
 SHIPPED = [("CartPole-v1", "CartPole-v1DQN", 475.0, 256), ("Pendulum", "PendulumDDPG", -200.0, 256),
-           ("Cartpole", "CartpoleDQN", 490.0, 1024), ("Cartpole", "CartpoleDDPG", 490.0, 1024)]
+           ("Cartpole", "CartpoleDQN", 490.0, 1024), ("Cartpole", "CartpoleDDPG", 490.0, 1024),
+           ("Pendulum", "PendulumTD3", -200.0, 256), ("Pendulum", "PendulumSAC", -200.0, 256),
+           ("Cartpole", "CartpoleTD3", 490.0, 1024), ("Cartpole", "CartpoleSAC", 490.0, 1024)]
 
 
 def shipped(task, train, seed, sim="torch", *overrides, **loop):
@@ -45,9 +47,12 @@ def assert_verified(summary, bar):
 
 
 # Isaac-preset DDPG is claimed only at its default num_envs: at 1024 envs seeds 2 and 3 end their 6,000 iterations at
-# verified means of 420 and 485 (BENCHMARKS.md "At scale"), so that pair is not tested.
+# verified means of 420 and 485 (BENCHMARKS.md "At scale"), so that pair is not tested. TD3 and SAC are claimed at
+# their default num_envs (the "Renovation" issue's bars); at the other counts 11 of 12 runs passed (PendulumTD3 at
+# 256 envs, seed 1, did not verify in its 2,500 iterations; BENCHMARKS.md), kept out of CI for time.
+DEFAULT_ONLY = ("CartpoleDDPG", "PendulumTD3", "PendulumSAC", "CartpoleTD3", "CartpoleSAC")
 CASES = [(*case, seed, default) for case in SHIPPED for seed in (1, 2, 3) for default in (True, False)
-         if case[1] != "CartpoleDDPG" or default]
+         if case[1] not in DEFAULT_ONLY or default]
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ Exploration adds per-env Gaussian or Ornstein-Uhlenbeck noise (:mod:`isaac_rl.al
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
 
 import torch
@@ -19,8 +20,25 @@ from isaac_rl.algorithms.base import every, module_tensors
 from isaac_rl.algorithms.networks import mlp, polyak_update
 from isaac_rl.algorithms.noise import Noise, make_noise, noise_tensors
 from isaac_rl.algorithms.optim import Adam
+from isaac_rl.algorithms.settings import AlgoSettings, NoiseSettings, check_at_least_one, check_positive
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.types import Batch
+
+
+@dataclass
+class DDPGSettings(AlgoSettings, NoiseSettings):
+    """``train.algo`` of ``name: DDPG`` (see :class:`DDPG` and :class:`~isaac_rl.algorithms.settings.NoiseSettings`)."""
+
+    name: str = "DDPG"
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    policy_delay: int = 1
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        self.check_noise(prefix)
+        check_positive(prefix, actor_lr=self.actor_lr, critic_lr=self.critic_lr)
+        check_at_least_one(prefix, policy_delay=self.policy_delay)
 
 
 class Actor(nn.Module):
@@ -75,13 +93,15 @@ class DDPG:
         layer_norm: LayerNorm in the critic's hidden layers (steadier TD learning at high learning rates).
     """
 
+    critic_class: Any = Critic  # TD3: twin critics
+
     def __init__(self, obs_dim: int, act_dim: int, device: torch.device, noise: Optional[Noise] = None,
                  hidden: Sequence[int] = (64, 64), actor_lr: float = 1e-3, critic_lr: float = 1e-3,
                  gamma: float = 0.99, tau: float = 0.005, policy_delay: int = 1, max_grad_norm: float = 0.0,
                  layer_norm: bool = False) -> None:
         self.device, self.act_dim, self.action_dim, self.noise = canonical_device(device), act_dim, act_dim, noise
         self.actor = Actor(obs_dim, act_dim, hidden, self.device)
-        self.critic = Critic(obs_dim, act_dim, hidden, self.device, layer_norm=layer_norm)
+        self.critic = self.critic_class(obs_dim, act_dim, hidden, self.device, layer_norm=layer_norm)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         # Target and online parameters in matching order, listed once: one multi-tensor Polyak update for both.
@@ -93,13 +113,12 @@ class DDPG:
         self._last_actor_loss = torch.zeros((), device=self.device)
 
     @classmethod
-    def from_config(cls, algo: Mapping[str, Any], env: VecEnv) -> "DDPG":
-        """From a validated ``train.algo`` section (``name: DDPG``) for ``env``."""
+    def from_config(cls, s: DDPGSettings, env: VecEnv) -> "DDPG":
+        """From checked settings for ``env``."""
         act_dim = env.action_spec.dim
-        return cls(env.obs_dim, act_dim, env.device, noise=make_noise(algo, env.num_envs, act_dim, env.device),
-                   hidden=tuple(algo["hidden"]), actor_lr=algo["actor_lr"], critic_lr=algo["critic_lr"],
-                   gamma=algo["gamma"], tau=algo["tau"], policy_delay=algo["policy_delay"],
-                   max_grad_norm=algo["max_grad_norm"], layer_norm=bool(algo.get("layer_norm", False)))
+        return cls(env.obs_dim, act_dim, env.device, noise=make_noise(s, env.num_envs, act_dim, env.device),
+                   hidden=tuple(s.hidden), actor_lr=s.actor_lr, critic_lr=s.critic_lr, gamma=s.gamma, tau=s.tau,
+                   policy_delay=s.policy_delay, max_grad_norm=s.max_grad_norm, layer_norm=s.layer_norm)
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()

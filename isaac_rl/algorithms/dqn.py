@@ -10,7 +10,8 @@ epsilon annealed linearly over iterations from a device clock.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +21,40 @@ from isaac_rl.algorithms.base import every, module_tensors
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import mlp, polyak_update
 from isaac_rl.algorithms.optim import Adam
+from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_positive
 from isaac_rl.core.contract import VecEnv, canonical_device
+from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch
+
+
+@dataclass
+class DQNSettings(AlgoSettings):
+    """``train.algo`` of ``name: DQN`` (see :class:`DQN` for each key's meaning)."""
+
+    name: str = "DQN"
+    lr: float = 1e-3
+    tau: float = 1.0
+    target_update_interval: int = 100
+    double_dqn: bool = True
+    loss: str = "huber"
+    eps_start: float = 1.0
+    eps_end: float = 0.05
+    eps_decay_iterations: int = 100
+    efforts: List[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0])
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        check_positive(prefix, lr=self.lr)
+        check_at_least_one(prefix, target_update_interval=self.target_update_interval,
+                           eps_decay_iterations=self.eps_decay_iterations)
+        need(isinstance(self.double_dqn, bool), f"{prefix}.double_dqn", self.double_dqn, "True or False")
+        need(self.loss in ("huber", "mse"), f"{prefix}.loss", self.loss, "huber or mse")
+        for key in ("eps_start", "eps_end"):
+            value = getattr(self, key)
+            need(is_num(value) and 0 <= value <= 1, f"{prefix}.{key}", value, "a number in [0, 1]")
+        need(isinstance(self.efforts, (list, tuple)) and len(self.efforts) >= 2
+             and all(is_num(e) and -1 <= e <= 1 for e in self.efforts), f"{prefix}.efforts", self.efforts,
+             "a list of >= 2 normalised efforts in [-1, 1]")
 
 
 class GreedyEffortPolicy(nn.Module):
@@ -74,15 +107,14 @@ class DQN:
         self.eps_start, self.eps_end, self.eps_decay_iterations = eps_start, eps_end, eps_decay_iterations
 
     @classmethod
-    def from_config(cls, algo: Mapping[str, Any], env: VecEnv) -> "DQN":
-        """From a validated ``train.algo`` section (``name: DQN``) for ``env``."""
-        efforts = DiscreteEfforts(algo["efforts"], env.device)
+    def from_config(cls, s: DQNSettings, env: VecEnv) -> "DQN":
+        """From checked settings for ``env``."""
+        efforts = DiscreteEfforts(s.efforts, env.device)
         efforts.check_supported_by(env.action_spec)
-        return cls(env.obs_dim, efforts, env.device, hidden=tuple(algo["hidden"]), lr=algo["lr"], gamma=algo["gamma"],
-                   tau=algo["tau"], target_update_interval=algo["target_update_interval"],
-                   double_dqn=algo["double_dqn"], loss=algo["loss"], max_grad_norm=algo["max_grad_norm"],
-                   eps_start=algo["eps_start"], eps_end=algo["eps_end"],
-                   eps_decay_iterations=algo["eps_decay_iterations"], layer_norm=bool(algo.get("layer_norm", False)))
+        return cls(env.obs_dim, efforts, env.device, hidden=tuple(s.hidden), lr=s.lr, gamma=s.gamma, tau=s.tau,
+                   target_update_interval=s.target_update_interval, double_dqn=s.double_dqn, loss=s.loss,
+                   max_grad_norm=s.max_grad_norm, eps_start=s.eps_start, eps_end=s.eps_end,
+                   eps_decay_iterations=s.eps_decay_iterations, layer_norm=s.layer_norm)
 
     # ------------------------------------------------------------------ acting
     def epsilon(self, clock: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Union
+from typing import Any, List, Optional, Union
 
 import torch
 
@@ -62,12 +62,12 @@ class OUNoise:
 Noise = Union[GaussianNoise, OUNoise]
 
 
-def make_noise(algo: Mapping[str, Any], num_envs: int, act_dim: int, device: torch.device) -> Noise:
-    """The exploration noise of a ``train.algo`` section: ``noise`` (gaussian | ou), ``noise_sigma``,
-    ``noise_sigma_min`` (Gaussian, optional) and ``ou_theta`` (OU)."""
-    if algo["noise"] == "ou":
-        return OUNoise(num_envs, act_dim, algo["noise_sigma"], device, theta=algo.get("ou_theta", 0.15))
-    return GaussianNoise(num_envs, act_dim, algo["noise_sigma"], device, sigma_min=algo.get("noise_sigma_min"))
+def make_noise(s: Any, num_envs: int, act_dim: int, device: torch.device) -> Noise:
+    """The exploration noise of checked settings ``s`` (:class:`~isaac_rl.algorithms.settings.NoiseSettings`):
+    ``noise`` (gaussian | ou), ``noise_sigma``, ``noise_sigma_min`` (Gaussian, optional) and ``ou_theta`` (OU)."""
+    if s.noise == "ou":
+        return OUNoise(num_envs, act_dim, s.noise_sigma, device, theta=s.ou_theta)
+    return GaussianNoise(num_envs, act_dim, s.noise_sigma, device, sigma_min=s.noise_sigma_min)
 
 
 def noise_tensors(noise: Noise) -> List[torch.Tensor]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import torch
 
@@ -11,6 +11,7 @@ from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.app.config import resolve_cuda_graph
 from isaac_rl.core.contract import VecEnv
 from isaac_rl.core.errors import ConfigError
+from isaac_rl.core.settings import build
 from isaac_rl.runtime.trainer import OffPolicyTrainer, TrainerConfig
 from isaac_rl.storage.nstep import NStepWindow
 from isaac_rl.storage.replay import ReplayBuffer
@@ -62,22 +63,22 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
     torch.manual_seed(seed)
     env = make_env(cfg["task"], cfg["sim"], int(cfg["num_envs"]), device, seed)
     evaluation = verification = None
-    verify_episodes = int(cfg["train"]["loop"].get("verify_episodes", 0))
+    tcfg = build(TrainerConfig, dict(cfg["train"]["loop"], seed=seed, compile=compiled, cuda_graph=graphed),
+                 "train.loop")
+    verify_episodes = tcfg.verify_episodes
     if eval_env and cfg["sim"] != "isaacgym":  # Isaac Gym allows one sim per process
         evaluation = make_env(cfg["task"], cfg["sim"], int(cfg["train"]["eval_envs"]), device, seed + 1)
         if verify_episodes and rank == 0:
             verification = make_env(cfg["task"], cfg["sim"], verify_episodes, device, seed + 2)
     algo = make_algorithm(cfg["train"]["algo"], env)
-    loop: Dict[str, Any] = dict(cfg["train"]["loop"])
-    capacity = int(loop.pop("buffer_per_env")) * env.num_envs
-    buffer = ReplayBuffer(capacity, env.obs_dim, algo.action_dim, env.device, verbose=verbose)
+    buffer = ReplayBuffer(tcfg.buffer_per_env * env.num_envs, env.obs_dim, algo.action_dim, env.device,
+                          verbose=verbose)
     n_step = int(cfg["train"]["algo"].get("n_step", 1))
     nstep = None
     if n_step > 1:
         action_shape = () if algo.action_dim == 0 else (algo.action_dim,)
         nstep = NStepWindow(n_step, float(cfg["train"]["algo"]["gamma"]), env.num_envs, env.obs_dim, action_shape,
                             env.device)
-    tcfg = TrainerConfig(seed=seed, compile=compiled, cuda_graph=graphed, **loop)
     trainer = OffPolicyTrainer(env, algo, buffer, tcfg, eval_env=evaluation, is_main=rank == 0, nstep=nstep,
                                verify_env=verification, **callbacks)
     return trainer, env, evaluation

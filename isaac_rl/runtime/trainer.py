@@ -12,6 +12,7 @@ import torch
 from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.core.contract import VecEnv
 from isaac_rl.core.errors import DivergedError
+from isaac_rl.core.settings import is_int, is_num, need
 from isaac_rl.runtime.capture import capture_iteration
 from isaac_rl.runtime.evaluate import Evaluator
 from isaac_rl.runtime.stats import EpisodeStats
@@ -24,7 +25,8 @@ STOP_POLL_DISTRIBUTED = 10  # iterations between multi-rank stop agreements (eac
 
 @dataclass
 class TrainerConfig:
-    """Loop settings (all counts are host integers).
+    """Loop settings, the ``train.loop`` section (all counts are host integers); ``seed``, ``compile`` and
+    ``cuda_graph`` come from the run's top-level keys.
 
     Attributes:
         max_iterations: Vectorised env steps to run (each is ``num_envs`` transitions).
@@ -41,6 +43,8 @@ class TrainerConfig:
         verify_episodes: Fresh deterministic episodes (one per env of the verification env, held-out seeds) that
             verify an evaluation reaching ``eval_target`` before the run counts as solved, and the policy the run
             stops with (0: no verification; then one evaluation reaching the target ends the run).
+        buffer_per_env: Transitions kept per env: the replay buffer holds ``buffer_per_env x num_envs``
+            (iterations of history, whatever ``num_envs``).
         seed: Seed of the first env reset.
         compile: Run each learning iteration (act + env step + replay add + updates) as one ``torch.compile``d
             function: CUDA graphs on CUDA (``mode="reduce-overhead"``), inductor kernels on the CPU.
@@ -59,9 +63,22 @@ class TrainerConfig:
     eval_early_out: bool = True
     checkpoint_interval: int = 0
     verify_episodes: int = 0
+    buffer_per_env: int = 256
     seed: int = 0
     compile: bool = False
     cuda_graph: bool = False
+
+    def check(self, prefix: str) -> None:
+        """Raise ``ConfigError`` naming the first bad key under ``prefix`` (``train.loop``)."""
+        for key in ("max_iterations", "batch_size", "updates_per_step", "log_interval", "buffer_per_env"):
+            value = getattr(self, key)
+            need(is_int(value) and value >= 1, f"{prefix}.{key}", value, "an integer >= 1")
+        for key in ("warmup_iterations", "eval_interval", "checkpoint_interval", "verify_episodes"):
+            value = getattr(self, key)
+            need(is_int(value) and value >= 0, f"{prefix}.{key}", value, "an integer >= 0")
+        need(self.eval_target is None or is_num(self.eval_target), f"{prefix}.eval_target", self.eval_target,
+             "null or a finite number")
+        need(isinstance(self.eval_early_out, bool), f"{prefix}.eval_early_out", self.eval_early_out, "True or False")
 
 
 class OffPolicyTrainer:

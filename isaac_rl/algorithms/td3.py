@@ -1,0 +1,114 @@
+"""TD3 (Fujimoto et al., 2018, "Addressing Function Approximation Error in Actor-Critic Methods"), batched on the
+device: DDPG with clipped double Q-learning, target policy smoothing and a delayed actor.
+
+    a' = clamp(mu'(s') + clamp(N(0, target_noise^2), -target_noise_clip, target_noise_clip), -1, 1)
+    y  = r + gamma^m (1 - terminated) min(Q1'(s', a'), Q2'(s', a'))        L_critic = sum_i (Q_i(s, a) - y)^2
+    every policy_delay critic steps: L_actor = -Q1(s, mu(s)), then theta' <- theta' + tau (theta - theta')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from isaac_rl.algorithms.ddpg import DDPG, Critic, gradient_step
+from isaac_rl.algorithms.networks import polyak_update
+from isaac_rl.algorithms.noise import Noise, make_noise
+from isaac_rl.algorithms.settings import AlgoSettings, NoiseSettings, check_at_least_one, check_positive
+from isaac_rl.core.contract import VecEnv
+from isaac_rl.core.settings import is_num, need
+from isaac_rl.core.types import Batch
+
+
+@dataclass
+class TD3Settings(AlgoSettings, NoiseSettings):
+    """``train.algo`` of ``name: TD3`` (see :class:`TD3`)."""
+
+    name: str = "TD3"
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    policy_delay: int = 2
+    target_noise: float = 0.2
+    target_noise_clip: float = 0.5
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        self.check_noise(prefix)
+        check_positive(prefix, actor_lr=self.actor_lr, critic_lr=self.critic_lr)
+        check_at_least_one(prefix, policy_delay=self.policy_delay)
+        for key in ("target_noise", "target_noise_clip"):
+            value = getattr(self, key)
+            need(is_num(value) and value >= 0, f"{prefix}.{key}", value, "a finite number >= 0")
+
+
+class TwinCritic(nn.Module):
+    """Two independent ``Q(s, a)`` networks: float ``[B, obs_dim]``, ``[B, act_dim]`` -> two float ``[B]``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device,
+                 layer_norm: bool = False) -> None:
+        super().__init__()
+        self.q1 = Critic(obs_dim, act_dim, hidden, device, layer_norm=layer_norm)
+        self.q2 = Critic(obs_dim, act_dim, hidden, device, layer_norm=layer_norm)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.q1(obs, action), self.q2(obs, action)
+
+
+class TD3(DDPG):
+    """Twin delayed DDPG over normalised efforts in ``[-1, 1]``: DDPG's acting, parts and state, with twin critics
+    (one Adam for both), a smoothed target action and ``policy_delay`` 2 by default.
+
+    Args:
+        obs_dim, act_dim, device, noise, hidden, actor_lr, critic_lr, gamma, tau, max_grad_norm, layer_norm: As for
+            :class:`~isaac_rl.algorithms.ddpg.DDPG`.
+        policy_delay: Critic steps per actor and target step (a host-side phase).
+        target_noise, target_noise_clip: Scale and clip of the target policy smoothing noise (effort units).
+    """
+
+    critic_class = TwinCritic
+
+    def __init__(self, obs_dim: int, act_dim: int, device: torch.device, noise: Optional[Noise] = None,
+                 hidden: Sequence[int] = (64, 64), actor_lr: float = 1e-3, critic_lr: float = 1e-3,
+                 gamma: float = 0.99, tau: float = 0.005, policy_delay: int = 2, target_noise: float = 0.2,
+                 target_noise_clip: float = 0.5, max_grad_norm: float = 0.0, layer_norm: bool = False) -> None:
+        super().__init__(obs_dim, act_dim, device, noise=noise, hidden=hidden, actor_lr=actor_lr,
+                         critic_lr=critic_lr, gamma=gamma, tau=tau, policy_delay=policy_delay,
+                         max_grad_norm=max_grad_norm, layer_norm=layer_norm)
+        self.target_noise, self.target_noise_clip = target_noise, target_noise_clip
+
+    @classmethod
+    def from_config(cls, s: TD3Settings, env: VecEnv) -> "TD3":  # type: ignore[override]
+        """From checked settings for ``env``."""
+        act_dim = env.action_spec.dim
+        return cls(env.obs_dim, act_dim, env.device, noise=make_noise(s, env.num_envs, act_dim, env.device),
+                   hidden=tuple(s.hidden), actor_lr=s.actor_lr, critic_lr=s.critic_lr, gamma=s.gamma, tau=s.tau,
+                   policy_delay=s.policy_delay, target_noise=s.target_noise, target_noise_clip=s.target_noise_clip,
+                   max_grad_norm=s.max_grad_norm, layer_norm=s.layer_norm)
+
+    @torch.no_grad()
+    def td_target(self, batch: Batch) -> torch.Tensor:
+        """``y = r + gamma^m (1 - terminated) min_i Q_i'(s', a')`` with the smoothed target action ``a'``."""
+        next_action = self.actor_target(batch.next_obs)
+        smoothing = (torch.randn_like(next_action) * self.target_noise).clamp(-self.target_noise_clip,
+                                                                              self.target_noise_clip)
+        next_action = (next_action + smoothing).clamp(-1.0, 1.0)
+        q1, q2 = self.critic_target(batch.next_obs, next_action)
+        return batch.reward + batch.discount(self.gamma) * torch.min(q1, q2)
+
+    def update(self, batch: Batch, phase: int) -> Dict[str, torch.Tensor]:
+        """One step of both critics; with ``phase`` 1 also one actor step (on ``Q1``) and the target updates."""
+        td_target = self.td_target(batch)
+        q1, q2 = self.critic(batch.obs, batch.action)
+        critic_loss = F.mse_loss(q1, td_target) + F.mse_loss(q2, td_target)
+        gradient_step(self.critic_optimizer, critic_loss, self.max_grad_norm)
+        if phase:
+            actor_loss = -self.critic.q1(batch.obs, self.actor(batch.obs)).mean()
+            gradient_step(self.actor_optimizer, actor_loss, self.max_grad_norm)
+            self._last_actor_loss.copy_(actor_loss.detach())
+            polyak_update(self._targets, self._onlines, self.tau)
+        return {"losses/critic_loss": critic_loss.detach(), "losses/actor_loss": self._last_actor_loss,
+                "losses/q_values": q1.detach().mean()}
