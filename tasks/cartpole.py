@@ -102,7 +102,7 @@ class IsaacCartpole(TorchTask):
         x_dd, th_dd = self.accelerations(th, th_dot, force)
         return torch.stack((x_dot, x_dd, th_dot, th_dd))
 
-    def _physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
+    def physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
         force = effort * self._k["max_effort"]
         h, h6, two = self.h, self._k["h6"], self._k["two"]
         for _ in range(self.substeps):  # one RK4 step per PhysX substep
@@ -166,7 +166,7 @@ class ClassicCartPole(TorchTask):
             tau=self.tau).items()}
         self._thresholds = torch.tensor([[self.x_threshold], [self.theta_threshold]], dtype=dtype, device=self.device)
 
-    def _physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
+    def physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
         if self.exact:
             return self._physics_exact(state, effort)
         x, x_dot, th, th_dot = state

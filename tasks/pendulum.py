@@ -34,7 +34,7 @@ class Pendulum(TorchTask):
         self.action_spec = ActionSpec(dim=1, max_effort=self.max_torque)
         super().__init__(num_envs, device, seed, dtype, max_episode_steps, debug_checks)
 
-    def _physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
+    def physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
         th, th_dot = state
         u = effort * self.max_torque
         g, m, l, dt = self.g, self.m, self.l, self.dt

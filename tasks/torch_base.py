@@ -2,7 +2,7 @@
 
 A subclass holds its state component-major as ``self.state``: ``[S, N]`` of ``dtype`` on ``device`` (each row a
 contiguous ``[N]`` vector, which makes the element-wise physics fast on both CPU and CUDA) and implements
-``_physics``, ``_observe``, ``_reward_terminated`` and the reset distribution ``_reset_low``/``_reset_high``.
+``physics``, ``_observe``, ``_reward_terminated`` and the reset distribution ``_reset_low``/``_reset_high``.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class TorchTask:
         return self.state, self.progress
 
     # ------------------------------------------------------------------ task-specific parts
-    def _physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
+    def physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
         """``[S, N]`` state and ``[N]`` clamped normalised effort -> next ``[S, N]`` state."""
         raise NotImplementedError
 
@@ -141,7 +141,7 @@ class TorchTask:
         if effort.dtype != self.dtype:
             effort = effort.to(self.dtype)
         effort = effort.clamp(self._lo, self._hi)
-        next_state = self._physics(self.state, effort)
+        next_state = self.physics(self.state, effort)
         raw_obs = self._observe(next_state)
         reward, terminated = self._reward_terminated(self.state, effort, next_state, raw_obs)
         self.progress += self._one_i

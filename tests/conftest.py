@@ -17,6 +17,17 @@ def compose_config(overrides):
         return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
 
 
+def shipped(task, train, seed, sim="torch", *overrides, **loop):
+    """The resolved config ``scripts/train.py task=<task> train=<train> seed=<seed> sim=<sim> sim_device=cpu
+    <overrides>`` would use (Hydra composes it from cfg/), with ``train.loop`` keys replaced by ``loop``."""
+    from isaac_rl.app.config import resolve
+
+    cfg = resolve(compose_config([f"task={task}", f"train={train}", f"seed={seed}", f"sim={sim}", "sim_device=cpu",
+                                  *overrides]))
+    cfg["train"]["loop"].update(loop)
+    return cfg
+
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -15,7 +15,7 @@ from isaac_rl.core.settings import build
 from isaac_rl.runtime.trainer import OffPolicyTrainer, TrainerConfig
 from isaac_rl.storage.nstep import NStepWindow
 from isaac_rl.storage.replay import ReplayBuffer
-from tasks import make_task
+from tasks import make_task, task_keywords
 
 
 def resolve_device(device: str) -> str:
@@ -35,11 +35,21 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def make_env(task: Mapping[str, Any], sim: str, num_envs: int, device: str, seed: int) -> VecEnv:
-    """The task's env on backend ``sim`` with the task section's ``env`` keyword arguments."""
-    kwargs = dict(task.get("env", {}) or {})
-    if sim != "torch":
-        kwargs = {k: v for k, v in kwargs.items() if k in ("max_episode_steps",)}
+def task_settings(task: Mapping[str, Any], sim: str,
+                  offered: Optional[Mapping[str, Any]] = None) -> Tuple[Dict[str, Any], List[str]]:
+    """The ``task.env`` settings (and run-level ``offered`` ones, e.g. ``graphics_device_id``) that backend ``sim``
+    takes for this task, and the ``task.env`` keys it has no use for (a PhysX task reads its masses from the URDF)."""
+    accepted = task_keywords(task["name"], sim)
+    env = dict(task.get("env", {}) or {})
+    kwargs = {k: v for k, v in env.items() if k in accepted}
+    kwargs.update({k: v for k, v in (offered or {}).items() if k in accepted})
+    return kwargs, sorted(k for k in env if k not in accepted)
+
+
+def make_env(task: Mapping[str, Any], sim: str, num_envs: int, device: str, seed: int,
+             offered: Optional[Mapping[str, Any]] = None) -> VecEnv:
+    """The task's env on backend ``sim`` with every ``task.env`` setting that backend takes."""
+    kwargs, _ = task_settings(task, sim, offered)
     return make_task(task["name"], sim=sim, num_envs=num_envs, device=device, seed=seed, **kwargs)
 
 
@@ -61,7 +71,12 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
     graphed = resolve_cuda_graph(cfg, device)
     compiled = bool(cfg.get("compile", False))
     torch.manual_seed(seed)
-    env = make_env(cfg["task"], cfg["sim"], int(cfg["num_envs"]), device, seed)
+    offered = {"graphics_device_id": cfg.get("graphics_device_id", -1)}
+    _, unused = task_settings(cfg["task"], cfg["sim"])
+    if unused and verbose:
+        print(f"[isaac_rl] sim={cfg['sim']} takes no {', '.join('task.env.' + k for k in unused)} for task "
+              f"{cfg['task']['name']}: ignored", flush=True)
+    env = make_env(cfg["task"], cfg["sim"], int(cfg["num_envs"]), device, seed, offered)
     evaluation = verification = None
     tcfg = build(TrainerConfig, dict(cfg["train"]["loop"], seed=seed, compile=compiled, cuda_graph=graphed),
                  "train.loop")

@@ -7,6 +7,7 @@ with ``torch.load(path, weights_only=True)``.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import tempfile
@@ -14,7 +15,10 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import torch
 
-from isaac_rl.core.errors import CheckpointError, DivergedError
+from isaac_rl.algorithms import settings_dict
+from isaac_rl.core.errors import CheckpointError, ConfigError, DivergedError
+from isaac_rl.core.settings import build
+from isaac_rl.runtime.trainer import TrainerConfig
 
 # Settings a resumed run may change: how long and how it runs, where it logs. Any other difference (task, physics,
 # algorithm, network, num_envs, buffer) cannot apply to a checkpoint's state and is refused.
@@ -109,6 +113,7 @@ def read(path: str, device: Optional[str], purpose: str, cfg: Optional[Mapping[s
         raise CheckpointError(f"checkpoint={path!r} is not a checkpoint of this trainer (no config or agent in it)")
     if purpose != "resume":
         _upgrade_schedule_keys(state["config"])
+    _fill_defaults(state["config"])
     if purpose == "resume" and state.get("kind", "full") != "full":
         raise CheckpointError(f"checkpoint={path!r} holds a policy only (the best evaluation); it can be played, "
                               "tested and exported but not resumed: resume from nn/last.pt")
@@ -142,6 +147,22 @@ def _upgrade_schedule_keys(cfg: Dict[str, Any]) -> None:
         loop.setdefault("buffer_per_env", max(1, int(loop.pop("buffer_size")) // n))
     if "eps_decay_steps" in algo:
         algo.setdefault("eps_decay_iterations", max(1, int(algo.pop("eps_decay_steps")) // n))
+
+
+def _fill_defaults(cfg: Dict[str, Any]) -> None:
+    """A config stored before every default was recorded gets the defaults of today's settings dataclasses (keys it
+    lacks mean their defaults), so that it compares equal to the same run's config now; the removed ``task_name``
+    (a copy of ``task.name``) goes. A config these dataclasses refuse is left as it is (and then compared as is)."""
+    cfg.pop("task_name", None)
+    train = cfg.get("train")
+    if not isinstance(train, dict):
+        return
+    try:
+        train["algo"] = settings_dict(train.get("algo", {}))
+        loop = dataclasses.asdict(build(TrainerConfig, train.get("loop", {}), "train.loop"))
+    except (ConfigError, TypeError):
+        return
+    train["loop"] = {k: v for k, v in loop.items() if k not in ("seed", "compile", "cuda_graph")}
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:

@@ -11,7 +11,7 @@ from isaac_rl.algorithms import settings_dict
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import build, is_int, is_num, need
 from isaac_rl.runtime.trainer import TrainerConfig
-from tasks import SIMS, TASKS
+from tasks import SIMS, TASKS, task_keywords
 
 __all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph"]
 
@@ -75,6 +75,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     need(cfg.get("headless", True) is True, "headless", cfg.get("headless"), "True (no backend opens a viewer; "
           "record episodes with scripts/play.py --gif)")
     _validate_task_env(cfg["task"].get("env") or {})
+    if sim == "torch":  # the built-in tasks take these keys; other backends take what they can (app.build)
+        takes = task_keywords(task, sim)
+        for key, value in (cfg["task"].get("env") or {}).items():
+            need(key in takes, f"task.env.{key}", value, f"a setting of the torch {task} task: {', '.join(takes)}")
     device = str(cfg["sim_device"])
     need(re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", device) is not None, "sim_device", device,
           "auto, cpu, cuda or cuda:K")
@@ -94,7 +98,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key, on in (("compile", compiled), ("cuda_graph", graphed)):
         if not on:
             continue
-        need(sim == "torch", "sim", sim, f"torch with {key}=True (only the torch tasks are capturable)")
+        need(sim == "torch", "sim", sim, f"torch with {key}=True (only torch tasks run in a graph or trace)")
         need(not cfg["multi_gpu"], "multi_gpu", cfg["multi_gpu"], f"False with {key}=True (single-process only)")
     train = cfg["train"]
     need(is_int(train["eval_envs"]) and train["eval_envs"] >= 1, "train.eval_envs", train["eval_envs"],

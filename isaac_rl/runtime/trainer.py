@@ -179,7 +179,7 @@ class OffPolicyTrainer:
         yield from self.buffer.persistent_tensors()
         if self.nstep is not None:
             yield from self.nstep.persistent_tensors()
-        env_tensors = getattr(self.env, "persistent_tensors", None)  # torch tasks (the only capturable backend)
+        env_tensors = getattr(self.env, "persistent_tensors", None)  # torch tasks (the only backend a graph can record)
         if env_tensors is not None:
             yield from env_tensors()
         yield from self.algo.persistent_tensors()

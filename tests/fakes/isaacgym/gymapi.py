@@ -87,7 +87,7 @@ class _Gym:
     def simulate(self, sim):
         s = self.dof_state.view(self.n, 2, 2)
         state = torch.stack((s[:, 0, 0], s[:, 0, 1], s[:, 1, 0], s[:, 1, 1]))
-        nxt = self.physics._physics(state, self.forces[::2] / self.physics.max_effort)
+        nxt = self.physics.physics(state, self.forces[::2] / self.physics.max_effort)
         s[:, 0, 0], s[:, 0, 1], s[:, 1, 0], s[:, 1, 1] = nxt
 
     def fetch_results(self, sim, wait):

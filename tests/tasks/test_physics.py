@@ -98,7 +98,7 @@ def test_isaac_preset_conserves_energy_without_force(inertia):
     zero = torch.zeros(5, dtype=torch.float64)
     worst = torch.zeros(5, dtype=torch.float64)
     for _ in range(500):
-        state = env._physics(state, zero)
+        state = env.physics(state, zero)
         worst = torch.maximum(worst, (env.energy(state) - e0).abs())
     assert (worst / e0.abs()).max() < 0.01
     assert state[2].abs().max() > 1.0  # the poles really swung

@@ -9,7 +9,7 @@ from isaac_rl.app.build import make_env, make_trainer
 from isaac_rl.runtime.evaluate import evaluate
 from isaac_rl.runtime.trainer import VERIFY_SEED_OFFSET
 from scripts.bench_train import verified
-from tests.test_learning import shipped
+from tests.conftest import shipped
 
 
 def fixed_policy_trainer(eval_envs, verify_episodes, target, max_iterations=60):

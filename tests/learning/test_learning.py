@@ -12,24 +12,14 @@ import pytest
 import torch
 
 from isaac_rl.app.build import make_env, make_trainer
-from isaac_rl.app.config import resolve
 from isaac_rl.runtime.evaluate import evaluate
-from tests.conftest import compose_config
+from tests.conftest import shipped
 
 # (task, train config, bar, the other num_envs tested beside the default one)
 SHIPPED = [("CartPole-v1", "CartPole-v1DQN", 475.0, 256), ("Pendulum", "PendulumDDPG", -200.0, 256),
            ("Cartpole", "CartpoleDQN", 490.0, 1024), ("Cartpole", "CartpoleDDPG", 490.0, 1024),
            ("Pendulum", "PendulumTD3", -200.0, 256), ("Pendulum", "PendulumSAC", -200.0, 256),
            ("Cartpole", "CartpoleTD3", 490.0, 1024), ("Cartpole", "CartpoleSAC", 490.0, 1024)]
-
-
-def shipped(task, train, seed, sim="torch", *overrides, **loop):
-    """The resolved config ``scripts/train.py task=<task> train=<train> seed=<seed> sim=<sim> <overrides>`` would use
-    (Hydra composes it from cfg/), with ``train.loop`` keys replaced by ``loop``."""
-    cfg = resolve(compose_config([f"task={task}", f"train={train}", f"seed={seed}", f"sim={sim}", "sim_device=cpu",
-                                  *overrides]))
-    cfg["train"]["loop"].update(loop)
-    return cfg
 
 
 def train(cfg):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from isaac_rl.app.build import make_trainer
-from tests.test_learning import shipped
+from tests.conftest import shipped
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -34,7 +34,7 @@ def test_train_step_never_synchronises_with_the_host(task, train):
 
 def _trainer(learn, compile=False):
     """A CartPole-v1 DQN trainer on CUDA whose learning iteration is ``learn(trainer)`` (None: make_trainer's)."""
-    from tests.test_capture import trainer_for
+    from tests.runtime.test_capture import trainer_for
 
     return trainer_for("CartPole-v1", "CartPole-v1DQN", device="cuda", learn=learn, compile=compile, fused=False)
 
@@ -42,7 +42,7 @@ def _trainer(learn, compile=False):
 def _run_checked(trainer):
     """30 iterations of ``trainer`` (the first 20 also warm up: trace, compile or record), the last 10 under
     ``set_sync_debug_mode("error")``; returns every number the loop carries."""
-    from tests.test_capture import run, state_tensors
+    from tests.runtime.test_capture import run, state_tensors
 
     run(trainer, 20)
     torch.cuda.synchronize()
@@ -91,7 +91,7 @@ def test_recorded_iteration_replays_the_eager_numbers(task, train, extra):
     the loop carries where 30 eager iterations leave it: replays draw fresh random numbers, advance the device
     counters and the epsilon clock, a delayed actor step happens on its phase, and nothing host-side is frozen."""
     from isaac_rl.runtime.capture import PhasedGraphs
-    from tests.test_capture import trainer_for
+    from tests.runtime.test_capture import trainer_for
 
     eager = _run_checked(trainer_for(task, train, *extra, device="cuda"))
     trainer = trainer_for(task, train, *extra, device="cuda", learn=lambda t: PhasedGraphs(t.learning_iteration,
@@ -113,7 +113,8 @@ def test_train_py_with_cuda_graph_solves_cartpole_v1(tmp_path):
     import subprocess
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from tests.conftest import ROOT as root
+
     proc = subprocess.run([sys.executable, os.path.join(root, "scripts", "train.py"), "task=CartPole-v1",
                            "train=CartPole-v1DQN", "sim_device=cuda:0", "cuda_graph=True", "seed=1",
                            f"train_dir={tmp_path}"], capture_output=True, text=True, timeout=300, cwd=root)
