@@ -26,9 +26,9 @@ setup(
     # not needed there: torch.onnx.export needs onnxscript only from torch 2.5, and Python 3.8 gets torch <= 2.4.1.
     extras_require={
         "wandb": ["wandb"],
-        "viz": ["pillow", "matplotlib"],          # play.py --gif (Pillow frames) and --curve (matplotlib PNG)
+        "viz": ["pillow", "matplotlib", "imageio-ffmpeg"],  # frames, --curve PNGs, MP4 videos (bundled ffmpeg)
         "export": ["onnx", ONNXSCRIPT],            # play.py --onnx
-        "dev": ["pytest", "ruff", "vermin", "mypy", "isaacgym-stubs", "wandb", "pillow", "matplotlib", "onnx",
-                ONNXSCRIPT, "onnxruntime"],
+        "dev": ["pytest", "ruff", "vermin", "mypy", "isaacgym-stubs", "wandb", "pillow", "matplotlib", "imageio-ffmpeg",
+                "onnx", ONNXSCRIPT, "onnxruntime"],
     },
 )

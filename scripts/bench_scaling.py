@@ -47,7 +47,8 @@ def plot(results: List[Dict[str, Any]], path: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {list(CASES)}")
+    p.add_argument("--cases", default="CartPole-v1/DQN,Pendulum/DDPG,Cartpole/DQN,Cartpole/DDPG",
+                   help=f"comma-separated, from {list(CASES)}")
     p.add_argument("--num-envs", default="64,256,1024,4096,16384", help="comma-separated env counts")
     p.add_argument("--seeds", type=int, default=3, help="seeds 1..K per point; default 3")
     p.add_argument("--device", default="cpu", help="sim_device of the runs; default cpu")

@@ -34,6 +34,10 @@ CASES: Dict[str, Tuple[str, str, float]] = {
     "Pendulum/DDPG": ("Pendulum", "PendulumDDPG", -200.0),
     "Cartpole/DQN": ("Cartpole", "CartpoleDQN", 490.0),
     "Cartpole/DDPG": ("Cartpole", "CartpoleDDPG", 490.0),
+    "Pendulum/TD3": ("Pendulum", "PendulumTD3", -200.0),
+    "Pendulum/SAC": ("Pendulum", "PendulumSAC", -200.0),
+    "Cartpole/TD3": ("Cartpole", "CartpoleTD3", 490.0),
+    "Cartpole/SAC": ("Cartpole", "CartpoleSAC", 490.0),
 }
 # Published on a 2-core CPU like ours (issue "Speed"): seconds to CartPole-v1 >= 475 / Pendulum >= -200.
 REFERENCE = {"CartPole-v1/DQN": {"PureJaxRL DQN": 14.5, "CleanRL PQN": 36.5, "CleanRL DQN": 82.0},

@@ -31,9 +31,13 @@ def parse(argv=None) -> argparse.Namespace:  # type: ignore[no-untyped-def]
     p.add_argument("--device", default="cpu", help="torch device; default cpu")
     p.add_argument("--seed", type=int, default=0, help="seed of the episodes' initial states")
     p.add_argument("--gif", default="", help="write a GIF of one episode here (torch backend tasks)")
-    p.add_argument("--gif-steps", type=int, default=500, help="at most this many GIF frames; default 500")
+    p.add_argument("--gif-steps", type=int, default=500, help="at most this many GIF or video steps; default 500")
+    p.add_argument("--video", default="", help="write an MP4 of one episode here (GIF beside it without "
+                   "imageio-ffmpeg; torch backend tasks)")
     p.add_argument("--curve", default="", help="write the run's learning curve (metrics.jsonl) as a PNG here")
-    p.add_argument("--export", default="", help="write the policy as TorchScript here (.pt)")
+    p.add_argument("--export", default="", help="write the policy as TorchScript here (.pt), with <file>.json beside")
+    p.add_argument("--export-program", default="", help="write the policy as a torch.export program here (.pt2; "
+                   "torch >= 2.1), with <file>.json beside")
     p.add_argument("--onnx", default="", help="write the policy as ONNX here (needs `pip install onnx onnxscript`)")
     args = p.parse_args(argv)
     if args.episodes < 1:
@@ -53,9 +57,10 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
     from isaac_rl.app import checkpoint
     from isaac_rl.app.build import make_trained_algorithm
     from isaac_rl.runtime.evaluate import evaluate
-    from isaac_rl.tools.export import export_onnx, export_torchscript, policy_module
+    from isaac_rl.tools.export import deploy_sidecar, export_onnx, export_program, export_torchscript, policy_module
 
-    state = checkpoint.read(args.checkpoint, args.device, "export" if args.export or args.onnx else "play")
+    exporting = args.export or args.export_program or args.onnx
+    state = checkpoint.read(args.checkpoint, args.device, "export" if exporting else "play")
     cfg = state["config"]
     sim = args.sim or cfg["sim"]
 
@@ -63,23 +68,27 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
     result = evaluate(env, algo.act, seed=args.seed)
     result.update(episodes=args.episodes, sim=sim, task=cfg["task"]["name"])
     example = env.reset(args.seed)
-    env.close()
-    if args.export or args.onnx:
+    if exporting:
         module = policy_module(algo).to(args.device)
-        if args.export:
-            export_torchscript(module, example, args.export)
-            result["export"] = args.export
-        if args.onnx:
-            export_onnx(module, example, args.onnx)
-            result["onnx"] = args.onnx
-    if args.gif:
-        from isaac_rl.tools.render import record_gif
+        targets = ((args.export, export_torchscript, "torchscript"),
+                   (args.export_program, export_program, "torch.export"), (args.onnx, export_onnx, "onnx"))
+        for path, write, fmt in targets:
+            if path:
+                write(module, example, path)
+                deploy_sidecar(cfg, env, algo, path, fmt)
+                result[{"torchscript": "export", "torch.export": "export_program", "onnx": "onnx"}[fmt]] = path
+    env.close()
+    if args.gif or args.video:
+        from isaac_rl.tools.render import rollout_frames, write_gif, write_video
         if sim != "torch":
-            raise SystemExit(f"--gif draws the torch backend's state; this run uses --sim {sim} (use --sim torch)")
+            raise SystemExit(f"--gif/--video draw the torch backend's state; this run uses --sim {sim} (use --sim "
+                             "torch)")
         gif_env, gif_algo = make_trained_algorithm(cfg, state["trainer"]["agent"], "torch", 1, args.device, args.seed)
-        result["gif_frames"] = record_gif(gif_env, cfg["task"]["name"], gif_algo.act, args.gif,
-                                          max_steps=args.gif_steps, seed=args.seed)
-        result["gif"] = args.gif
+        frames = rollout_frames(gif_env, cfg["task"]["name"], gif_algo.act, max_steps=args.gif_steps, seed=args.seed)
+        if args.gif:
+            result["gif"], result["gif_frames"] = write_gif(frames, args.gif), len(frames)
+        if args.video:
+            result["video"], result["video_frames"] = write_video(frames, args.video), len(frames)
     if args.curve:
         from isaac_rl.tools.render import plot_learning_curve
         metrics = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.checkpoint))), "metrics.jsonl")

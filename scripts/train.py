@@ -1,4 +1,4 @@
-"""Train (or test) a DQN/DDPG agent: ``python scripts/train.py task=Cartpole train=CartpoleDQN num_envs=4096 ...``.
+"""Train (or test) a DQN, DDPG, TD3 or SAC agent: ``python scripts/train.py task=Cartpole train=CartpoleDQN ...``.
 
 IsaacGymEnvs-style Hydra overrides; see ``cfg/config.yaml`` for every key. Outputs go to ``runs/<experiment>/``:
 ``config.yaml`` (resolved), ``nn/last.pt`` and ``nn/best.pt`` (atomic checkpoints), ``summaries/`` (TensorBoard),
@@ -24,6 +24,15 @@ if any(arg.replace(" ", "") == "sim=isaacgym" for arg in sys.argv[1:]):
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+# Isaac Lab starts Isaac Sim with its AppLauncher before torch-heavy imports (headless: no viewer).
+if any(arg.replace(" ", "") == "sim=isaaclab" for arg in sys.argv[1:]):
+    from tasks.isaaclab_app import launch
+    try:
+        launch(headless=True)
+    except ImportError as err:  # launch's message already says how to install Isaac Lab
+        sys.stderr.write(f"[isaac_rl] error: {err}\n")
+        sys.exit(2)
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402

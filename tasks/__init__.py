@@ -11,8 +11,9 @@ Pendulum       gymnasium's Pendulum-v1 dynamics        Pendulum-v1              
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from isaac_rl.core.contract import VecEnv
 
@@ -21,7 +22,8 @@ TASKS: Dict[str, Tuple[str, ...]] = {
     "CartPole-v1": ("torch", "gymnasium"),
     "Pendulum": ("torch", "gymnasium"),
 }
-SIMS = ("torch", "gymnasium", "isaacgym")
+SIMS = ("torch", "gymnasium", "isaacgym", "isaaclab")
+OPEN_SIMS = ("isaaclab",)  # backends with their own task registry: any task name they know
 
 
 def make_task(name: str, sim: str = "torch", num_envs: int = 512, device: str = "cpu", seed: int = 0,
@@ -33,31 +35,54 @@ def make_task(name: str, sim: str = "torch", num_envs: int = 512, device: str = 
     """
     if sim not in SIMS:
         raise ValueError(f"unknown sim {sim!r}; allowed: {list(SIMS)}")
-    if name not in TASKS:
+    if sim not in OPEN_SIMS and name not in TASKS:
         raise ValueError(f"unknown task {name!r}; allowed: {sorted(TASKS)}")
-    if sim not in TASKS[name]:
+    if sim not in OPEN_SIMS and sim not in TASKS[name]:
         raise ValueError(f"task {name!r} is not available on sim={sim!r}; it runs on sim in {list(TASKS[name])}")
     cls = task_class(name, sim)
-    if sim == "gymnasium":
+    if sim in ("gymnasium", "isaaclab"):
         return cls(name, num_envs, device=device, seed=seed, **kwargs)
     return cls(num_envs, device=device, seed=seed, **kwargs)
 
 
-def task_class(name: str, sim: str) -> type:
-    """The class that implements task ``name`` on backend ``sim`` (imported on first use: Isaac Gym lazily)."""
+def load_class(class_path: str) -> type:
+    """The class ``module.path:ClassName`` names (a user's own task: ``task.class_path``); ``ValueError`` naming the
+    path and what went wrong when it cannot be imported or is not a class."""
+    module_name, sep, attr = str(class_path).partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"task.class_path={class_path!r} is not of the form package.module:ClassName")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"task.class_path={class_path!r}: cannot import {module_name!r} ({err}); is its package "
+                         "installed or on PYTHONPATH?") from None
+    cls = getattr(module, attr, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"task.class_path={class_path!r}: {module_name} has no class {attr!r}")
+    return cls
+
+
+def task_class(name: str, sim: str, class_path: Optional[str] = None) -> type:
+    """The class that implements task ``name`` on backend ``sim`` (imported on first use: Isaac Gym lazily), or the
+    user's class at ``class_path``."""
+    if class_path:
+        return load_class(class_path)
     if sim == "gymnasium":
         from tasks.gymnasium_backend import GymnasiumTask
         return GymnasiumTask
     if sim == "isaacgym":
         from tasks.isaacgym_cartpole import IsaacGymCartpole
         return IsaacGymCartpole
+    if sim == "isaaclab":
+        from tasks.isaaclab_backend import IsaacLabTask
+        return IsaacLabTask
     from tasks.cartpole import ClassicCartPole, IsaacCartpole
     from tasks.pendulum import Pendulum
     return {"Cartpole": IsaacCartpole, "CartPole-v1": ClassicCartPole, "Pendulum": Pendulum}[name]
 
 
-def task_keywords(name: str, sim: str) -> Tuple[str, ...]:
+def task_keywords(name: str, sim: str, class_path: Optional[str] = None) -> Tuple[str, ...]:
     """The config settings (keyword arguments) task ``name`` takes on backend ``sim``: all but num_envs, device, seed
     and the torch tasks' ``dtype`` (a Python-API setting)."""
-    params = inspect.signature(task_class(name, sim).__init__).parameters
+    params = inspect.signature(task_class(name, sim, class_path).__init__).parameters
     return tuple(p for p in params if p not in ("self", "name", "num_envs", "device", "seed", "dtype"))

@@ -57,6 +57,7 @@ class IsaacCartpole(TorchTask):
     """The Isaac Gym Cartpole task in pure torch. Args as :class:`tasks.torch_base.TorchTask`, plus the physics."""
 
     state_dim = 4
+    obs_names = ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")
     obs_dim = 4
     obs_clip = 5.0
     reward_max = 1.0  # per step, for early-out evaluation
@@ -70,6 +71,7 @@ class IsaacCartpole(TorchTask):
         if substeps < 1 or dt <= 0:
             raise ValueError(f"need dt > 0 and substeps >= 1, got dt={dt}, substeps={substeps}")
         self.action_spec = ActionSpec(dim=1, max_effort=max_effort)
+        self.control_dt = dt  # seconds per step (optional contract attribute: deployment metadata)
         self.h = dt / substeps
         self.substeps = substeps
         self.max_effort = max_effort
@@ -140,6 +142,7 @@ class ClassicCartPole(TorchTask):
     """
 
     state_dim = 4
+    obs_names = ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")
     obs_dim = 4
     reward_max = 1.0
     _reset_low = (-0.05,) * 4
@@ -150,6 +153,7 @@ class ClassicCartPole(TorchTask):
     def __init__(self, num_envs: int, device: str = "cpu", seed: int = 0, dtype: torch.dtype = torch.float32,
                  max_episode_steps: int = 500, debug_checks: bool = False, exact: Optional[bool] = None) -> None:
         self.action_spec = ActionSpec(dim=1, max_effort=self.force_mag)
+        self.control_dt = self.tau  # seconds per step (optional contract attribute: deployment metadata)
         super().__init__(num_envs, device, seed, dtype, max_episode_steps, debug_checks)
         self.exact = dtype == torch.float64 if exact is None else bool(exact)
         total_mass = self.masspole + self.masscart

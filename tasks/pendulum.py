@@ -23,11 +23,13 @@ class Pendulum(TorchTask):
     """gymnasium's Pendulum-v1 in pure torch. Args as :class:`tasks.torch_base.TorchTask`."""
 
     state_dim = 2
+    obs_names = ("cos_theta", "sin_theta", "theta_dot")
     obs_dim = 3
     reward_max = 0.0
     _reset_low = (-math.pi, -1.0)
     _reset_high = (math.pi, 1.0)
     max_speed, max_torque, dt, g, m, l = 8.0, 2.0, 0.05, 10.0, 1.0, 1.0
+    control_dt = dt  # seconds per step (optional contract attribute: deployment metadata)
 
     def __init__(self, num_envs: int, device: str = "cpu", seed: int = 0, dtype: torch.dtype = torch.float32,
                  max_episode_steps: int = 200, debug_checks: bool = False) -> None:

@@ -122,8 +122,8 @@ class TorchTask:
         """Advance one control step. ``actions``: float ``[N, dim]`` normalised efforts (clamped to ``[-1, 1]``).
 
         On the CPU below :attr:`serial_below` envs the step runs with one intra-op thread: torch splits sin/cos over
-        threads from 2048 elements, and waking a second thread costs more than the work it takes over (on a 2-core
-        machine a step at 4096 envs takes 1.5x longer with 2 threads; at 65536 envs 2 threads win by 1.2x).
+        threads from 2048 elements, and below that size waking a second thread costs more than the work it takes over
+        (BENCHMARKS.md).
         """
         if self._serial:
             threads = torch.get_num_threads()

@@ -42,6 +42,23 @@ def fake_isaacgym(monkeypatch):
         del sys.modules[name]
 
 
+@pytest.fixture
+def fake_isaaclab(monkeypatch):
+    """Put the Isaac Lab test double (isaaclab, isaaclab_tasks) on sys.path for the test that asks for it."""
+    import tasks.isaaclab_app as app
+
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "tests", "fakes"))
+    monkeypatch.setattr(app, "_APP", None)
+    names = lambda: [m for m in sys.modules if m.split(".")[0] in ("isaaclab", "isaaclab_tasks")]  # noqa: E731
+    for name in names():
+        monkeypatch.delitem(sys.modules, name)
+    yield
+    for name in names():
+        del sys.modules[name]
+    import gymnasium as gym
+    gym.envs.registry.pop("Isaac-Cartpole-Direct-v0", None)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: a learning run to a verified bar (minutes in all); CI runs them, "
                                        "`pytest -m 'not slow'` skips them")

@@ -15,7 +15,8 @@ ALLOWED = {
     "isaac_rl.storage": {"isaac_rl.core"},
     "isaac_rl.algorithms": {"isaac_rl.core"},
     "isaac_rl.runtime": {"isaac_rl.core", "isaac_rl.storage", "isaac_rl.algorithms"},
-    "isaac_rl.app": {"isaac_rl.core", "isaac_rl.storage", "isaac_rl.algorithms", "isaac_rl.runtime", "tasks"},
+    "isaac_rl.app": {"isaac_rl.core", "isaac_rl.storage", "isaac_rl.algorithms", "isaac_rl.runtime", "isaac_rl.tools",
+                     "tasks"},
     "isaac_rl.tools": {"isaac_rl.core", "isaac_rl.algorithms"},
     "tasks": {"isaac_rl.core"},
 }

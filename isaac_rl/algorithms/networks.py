@@ -10,9 +10,9 @@ from torch import nn
 
 class MLP(nn.Sequential):
     """``nn.Sequential`` whose forward calls each layer's ``forward`` directly instead of through ``Module.__call__``
-    (which checks for hooks on every call): the same kernels and numbers, ~10% less time per DDPG update and ~4% per
-    DQN update on a 2-core CPU, where these small networks are bound by per-call Python overhead (median of 25
-    alternating rounds). Forward hooks registered on the inner layers therefore do not run; hooks on the MLP do."""
+    (which checks for hooks on every call): the same kernels and numbers with less per-call Python overhead, which
+    bounds these small networks on a CPU. Forward hooks registered on the inner layers therefore do not run; hooks on
+    the MLP do."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self._modules.values():

@@ -1,7 +1,7 @@
 """Adam (Kingma & Ba, 2015) over a flat list of parameters, without ``torch.optim``.
 
 Why not ``torch.optim.Adam``: in torch 2.x constructing any ``torch.optim`` optimizer imports ``torch._dynamo``,
-which costs 1.3 s of start-up on a 2-core CPU -- as much as a whole CartPole training run here. This class does
+which costs seconds of start-up on a small CPU, as much as a CartPole training run (BENCHMARKS.md). This class does
 the same maths with the fused Adam kernel where this torch has one for the device (``torch._fused_adam_``: CUDA
 since torch 2.0, CPU since 2.4) and with the multi-tensor ``torch._foreach_*`` kernels otherwise (torch >= 1.7)::
 

@@ -9,13 +9,14 @@ import torch
 from isaac_rl.algorithms import make_algorithm
 from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.app.config import resolve_cuda_graph
-from isaac_rl.core.contract import VecEnv
+from isaac_rl.core.checks import check_task
+from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import build
 from isaac_rl.runtime.trainer import OffPolicyTrainer, TrainerConfig
 from isaac_rl.storage.nstep import NStepWindow
 from isaac_rl.storage.replay import ReplayBuffer
-from tasks import make_task, task_keywords
+from tasks import load_class, make_task, task_keywords
 
 
 def resolve_device(device: str) -> str:
@@ -39,7 +40,7 @@ def task_settings(task: Mapping[str, Any], sim: str,
                   offered: Optional[Mapping[str, Any]] = None) -> Tuple[Dict[str, Any], List[str]]:
     """The ``task.env`` settings (and run-level ``offered`` ones, e.g. ``graphics_device_id``) that backend ``sim``
     takes for this task, and the ``task.env`` keys it has no use for (a PhysX task reads its masses from the URDF)."""
-    accepted = task_keywords(task["name"], sim)
+    accepted = task_keywords(task["name"], sim, task.get("class_path"))
     env = dict(task.get("env", {}) or {})
     kwargs = {k: v for k, v in env.items() if k in accepted}
     kwargs.update({k: v for k, v in (offered or {}).items() if k in accepted})
@@ -50,7 +51,14 @@ def make_env(task: Mapping[str, Any], sim: str, num_envs: int, device: str, seed
              offered: Optional[Mapping[str, Any]] = None) -> VecEnv:
     """The task's env on backend ``sim`` with every ``task.env`` setting that backend takes."""
     kwargs, _ = task_settings(task, sim, offered)
-    return make_task(task["name"], sim=sim, num_envs=num_envs, device=device, seed=seed, **kwargs)
+    if not task.get("class_path"):
+        return make_task(task["name"], sim=sim, num_envs=num_envs, device=device, seed=seed, **kwargs)
+    env = load_class(task["class_path"])(num_envs=num_envs, device=device, seed=seed, **kwargs)
+    try:
+        check_task(env, num_envs, canonical_device(device))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"invalid config: task.class_path={task['class_path']!r}: {err}") from None
+    return env
 
 
 def make_trained_algorithm(cfg: Mapping[str, Any], agent_state: Mapping[str, Any], sim: str, num_envs: int,
@@ -81,7 +89,7 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
     tcfg = build(TrainerConfig, dict(cfg["train"]["loop"], seed=seed, compile=compiled, cuda_graph=graphed),
                  "train.loop")
     verify_episodes = tcfg.verify_episodes
-    if eval_env and cfg["sim"] != "isaacgym":  # Isaac Gym allows one sim per process
+    if eval_env and cfg["sim"] not in ("isaacgym", "isaaclab"):  # one simulation per process there
         evaluation = make_env(cfg["task"], cfg["sim"], int(cfg["train"]["eval_envs"]), device, seed + 1)
         if verify_episodes and rank == 0:
             verification = make_env(cfg["task"], cfg["sim"], verify_episodes, device, seed + 2)

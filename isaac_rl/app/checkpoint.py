@@ -29,7 +29,7 @@ RESUMABLE_CHANGES = (
     "num_envs_given",
     "num_eval_envs", "sim_device", "rl_device", "compile", "cuda_graph", "torch_threads", "torch_deterministic",
     "headless", "graphics_device_id", "multi_gpu", "seed", "wandb_activate", "wandb_group", "wandb_name",
-    "wandb_entity", "wandb_project", "wandb_tags")
+    "wandb_entity", "wandb_project", "wandb_tags", "capture_video", "capture_video_freq", "capture_video_len")
 # What a policy needs to be rebuilt (play, test, export): the network's input, output and shape.
 POLICY_KEYS = ("task.name", "train.algo.name", "train.algo.hidden", "train.algo.layer_norm", "train.algo.efforts")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 from typing import Any, Dict, Mapping
@@ -11,7 +12,8 @@ from isaac_rl.algorithms import settings_dict
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import build, is_int, is_num, need
 from isaac_rl.runtime.trainer import TrainerConfig
-from tasks import SIMS, TASKS, task_keywords
+from tasks import SIMS, TASKS, load_class, task_keywords
+from tasks.isaaclab_app import INSTALL_HELP
 
 __all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph"]
 
@@ -21,7 +23,9 @@ SEED_MAX = 2 ** 62  # eval and verification seeds are offsets of seed; all stay 
 RENAMED = {"train.loop.learning_starts": "train.loop.warmup_iterations (iterations = random transitions per env)",
            "train.loop.buffer_size": "train.loop.buffer_per_env (transitions kept per env; x num_envs in all)",
            "train.algo.eps_decay_steps": "train.algo.eps_decay_iterations (iterations of the epsilon schedule)"}
-BOOL_KEYS = ("test", "compile", "torch_deterministic", "multi_gpu", "wandb_activate", "headless", "overwrite", "debug")
+BOOL_KEYS = ("test", "compile", "torch_deterministic", "multi_gpu", "wandb_activate", "headless", "overwrite", "debug",
+             "capture_video")
+RENDERED = ("Cartpole", "CartPole-v1", "Pendulum")  # tasks with a torch twin that tools/render.py can draw
 # task.env keys of the torch backend with their meaning-preserving ranges (see tasks/cartpole.py, tasks/pendulum.py).
 POSITIVE_ENV = ("dt", "max_effort", "cart_mass", "pole_mass", "reset_dist", "pole_com")
 NONNEGATIVE_ENV = ("pole_inertia",)
@@ -61,10 +65,19 @@ def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
 
 def validate(cfg: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` for the first invalid value."""
-    task, sim = cfg["task"]["name"], cfg["sim"]
-    need(task in TASKS, "task.name", task, str(sorted(TASKS)))
+    task, sim, class_path = cfg["task"]["name"], cfg["sim"], cfg["task"].get("class_path")
     need(sim in SIMS, "sim", sim, str(list(SIMS)))
-    need(sim in TASKS[task], "sim", sim, f"{list(TASKS[task])} for task {task}")
+    if class_path:  # the user's own task class: the torch backend's place, checked against the contract at build
+        need(sim == "torch", "sim", sim, "torch with task.class_path (the class is the backend)")
+        try:
+            load_class(class_path)
+        except ValueError as err:
+            raise ConfigError(f"invalid config: {err}") from None
+    elif sim == "isaaclab":  # Isaac Lab's own registry names the tasks (Isaac-Cartpole-Direct-v0, ...)
+        need(importlib.util.find_spec("isaaclab") is not None, "sim", sim, f"an installed backend: {INSTALL_HELP}")
+    else:
+        need(task in TASKS, "task.name", task, f"{sorted(TASKS)}, or any name with task.class_path=module:Class")
+        need(sim in TASKS[task], "sim", sim, f"{list(TASKS[task])} for task {task}")
     need(is_int(cfg["num_envs"]) and 1 <= cfg["num_envs"] <= 1 << 30, "num_envs", cfg["num_envs"],
           "an integer in [1, 2**30]")
     need(is_int(cfg["seed"]) and 0 <= cfg["seed"] < SEED_MAX, "seed", cfg["seed"],
@@ -75,10 +88,16 @@ def validate(cfg: Mapping[str, Any]) -> None:
     need(cfg.get("headless", True) is True, "headless", cfg.get("headless"), "True (no backend opens a viewer; "
           "record episodes with scripts/play.py --gif)")
     _validate_task_env(cfg["task"].get("env") or {})
+    if cfg.get("capture_video", False):
+        need(task in RENDERED and not class_path, "capture_video", True, f"False for this task (videos are drawn for "
+             f"{', '.join(RENDERED)})")
+        for key in ("capture_video_freq", "capture_video_len"):
+            need(is_int(cfg.get(key)) and cfg[key] >= 1, key, cfg.get(key), "an integer >= 1")
     if sim == "torch":  # the built-in tasks take these keys; other backends take what they can (app.build)
-        takes = task_keywords(task, sim)
+        takes = task_keywords(task, sim, class_path)
         for key, value in (cfg["task"].get("env") or {}).items():
-            need(key in takes, f"task.env.{key}", value, f"a setting of the torch {task} task: {', '.join(takes)}")
+            need(key in takes, f"task.env.{key}", value, f"a setting of the {class_path or 'torch ' + task} task: "
+                 f"{', '.join(takes)}")
     device = str(cfg["sim_device"])
     need(re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", device) is not None, "sim_device", device,
           "auto, cpu, cuda or cuda:K")

@@ -13,7 +13,7 @@ import yaml
 
 from isaac_rl.app import checkpoint
 from isaac_rl.app import run_dir as folders
-from isaac_rl.app.build import make_trained_algorithm, make_trainer, resolve_device
+from isaac_rl.app.build import make_env, make_trained_algorithm, make_trainer, resolve_device
 from isaac_rl.app.config import resolve, resolve_cuda_graph
 from isaac_rl.app.logger import RunLogger
 from isaac_rl.app.run_dir import run_dir_of
@@ -22,6 +22,7 @@ from isaac_rl.runtime import distributed
 from isaac_rl.runtime.evaluate import evaluate
 from isaac_rl.runtime.signals import StopFlag
 from isaac_rl.runtime.trainer import OffPolicyTrainer
+from isaac_rl.tools.render import rollout_frames, write_video
 
 __all__ = ["main", "run_dir_of"]
 
@@ -55,7 +56,7 @@ def _test(cfg: Dict[str, Any], device: str) -> int:
         raise ConfigError("invalid config: test=True needs checkpoint=<path of a .pt file>")
     # Only the policy and an evaluation env are needed: no training env, no replay buffer. Isaac Gym allows one sim
     # per process, which then serves num_envs episodes as during training.
-    given = cfg.get("num_envs_given", False) or cfg["sim"] == "isaacgym"
+    given = cfg.get("num_envs_given", False) or cfg["sim"] in ("isaacgym", "isaaclab")
     n = cfg["num_envs"] if given else cfg["train"]["eval_envs"]
     agent_state = checkpoint.read(cfg["checkpoint"], device, "test", cfg)["trainer"]["agent"]
     env, algo = make_trained_algorithm(cfg, agent_state, cfg["sim"], int(n), device, int(cfg["seed"]))
@@ -96,6 +97,28 @@ def main(raw_cfg: Dict[str, Any]) -> int:
         stop.restore()
 
 
+class VideoRecorder:
+    """``capture_video=True``: one episode of the deterministic policy in a 1-env torch twin of the task, headless,
+    written to ``<run>/videos/step_<env step>.mp4`` (GIF without an encoder) and logged to wandb when active."""
+
+    def __init__(self, cfg: Dict[str, Any], run_dir: str, device: str) -> None:
+        self.env = make_env(cfg["task"], "torch", 1, device, int(cfg["seed"]) + 3)
+        self.task, self.steps, self.folder = cfg["task"]["name"], int(cfg["capture_video_len"]), run_dir
+        self.wandb_run: Any = None
+        self.written: list = []
+
+    def __call__(self, trainer: OffPolicyTrainer) -> None:
+        folder = os.path.join(self.folder, "videos")
+        os.makedirs(folder, exist_ok=True)
+        frames = rollout_frames(self.env, self.task, trainer.algo.act, max_steps=self.steps, seed=trainer.iteration)
+        path = write_video(frames, os.path.join(folder, f"step_{trainer.env_steps:012d}.mp4"))
+        self.written.append(path)
+        if self.wandb_run is not None:
+            import wandb
+            self.wandb_run.log({"videos/eval": wandb.Video(path, format=path.rsplit(".", 1)[1])},
+                               step=trainer.env_steps)
+
+
 def _checkpoint_bytes(trainer: OffPolicyTrainer) -> int:
     """Upper bound of one full checkpoint's size: the whole replay buffer plus every learner tensor, doubled for the
     temporary file written beside the previous checkpoint."""
@@ -128,9 +151,11 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
             raise RunDirError(f"could not write the checkpoint {best_path}: {err.strerror or err}") from None
 
     agree = (lambda wish: distributed.any_rank(wish, device)) if dist_info.world_size > 1 else None
+    recorder = VideoRecorder(cfg, run_dir, device) if cfg.get("capture_video") and dist_info.is_main else None
+    hooks = [(int(cfg["capture_video_freq"]), recorder)] if recorder is not None else []
     trainer, env, _ = make_trainer(cfg, device, rank=dist_info.rank, save=save, should_stop=stop,
                                    verbose=dist_info.is_main, agree=agree,
-                                   save_best=save_best if dist_info.is_main else None)
+                                   save_best=save_best if dist_info.is_main else None, hooks=hooks)
     nets = list(trainer.algo.modules().values())
     if dist_info.world_size > 1:
         distributed.broadcast_modules(nets)
@@ -158,6 +183,8 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
                  "changed": {k: [a, b] for k, a, b in changed}} if resume_state is not None else {"event": "start"}
         folders.record(run_dir, {**event, "argv": sys.argv[1:]})
         wandb_run = _init_wandb(cfg, run_dir, resume_state is not None) if cfg["wandb_activate"] else None
+        if recorder is not None:
+            recorder.wandb_run = wandb_run
         total = trainer.cfg.max_iterations * env.num_envs
         logger = RunLogger(run_dir, total, wandb_run=wandb_run, start_step=trainer.env_steps)
         trainer.log = logger.log

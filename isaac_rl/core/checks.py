@@ -36,7 +36,7 @@ def check_actions(actions: object, num_envs: int, spec: ActionSpec, device: torc
                          f"(num_envs, action dim) of normalised efforts")
     if not actions.is_floating_point():
         raise TypeError(f"actions have dtype {actions.dtype}; expected a floating dtype of normalised efforts in "
-                        "[-1, 1] (map DQN indices with isaac_rl.core.checks.DiscreteEfforts)")
+                        "[-1, 1] (map DQN indices with isaac_rl.algorithms.efforts.DiscreteEfforts)")
     if actions.device != device:
         raise ValueError(f"actions are on {actions.device}; this env runs on {device}")
     # The sum of finite values is finite unless it overflows, so the exact element-wise test (14x slower on the CPU)
@@ -52,3 +52,49 @@ def check_num_envs(num_envs: object, limit: int = 1 << 30) -> int:
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or not 1 <= num_envs <= limit:
         raise ValueError(f"num_envs must be an integer in [1, {limit}], got {num_envs!r}")
     return num_envs
+
+
+def check_task(env: object, num_envs: int, device: torch.device) -> None:
+    """Check a task object against the contract (:class:`isaac_rl.core.contract.VecEnv`) before any training: its
+    attributes, one ``reset`` and one ``step`` of zero efforts (shapes, dtypes, devices). Raises ``TypeError`` or
+    ``ValueError`` naming what is wrong."""
+    missing = [a for a in ("num_envs", "obs_dim", "action_spec", "device", "max_episode_steps", "reset", "step",
+                           "close") if not hasattr(env, a)]
+    if missing:
+        raise TypeError(f"{type(env).__name__} lacks {', '.join(missing)} of the task contract (isaac_rl.core.contract"
+                        ".VecEnv)")
+    got = env.num_envs
+    if got != num_envs:
+        raise ValueError(f"num_envs is {got!r}, but {num_envs} envs were asked for")
+    obs_dim, spec = env.obs_dim, env.action_spec
+    if not isinstance(obs_dim, int) or obs_dim < 1:
+        raise ValueError(f"obs_dim must be a positive int, got {obs_dim!r}")
+    if not isinstance(getattr(spec, "dim", None), int) or spec.dim < 1:
+        raise ValueError(f"action_spec must be an ActionSpec with an int dim >= 1, got {spec!r}")
+    if torch.device(env.device) != device:
+        raise ValueError(f"device is {env.device}, but the run's device is {device}")
+    obs = env.reset(0)  # type: ignore[attr-defined]
+    _check_tensor("reset() -> obs", obs, (num_envs, obs_dim), device, floating=True)
+    out = env.step(torch.zeros((num_envs, spec.dim), device=device))  # type: ignore[attr-defined]
+    fields = ("obs", "reward", "terminated", "truncated", "final_obs")
+    if not all(hasattr(out, f) for f in fields):
+        raise TypeError(f"step() must return a StepOut ({', '.join(fields)}), got {type(out).__name__}")
+    _check_tensor("step().obs", out.obs, (num_envs, obs_dim), device, floating=True)
+    _check_tensor("step().final_obs", out.final_obs, (num_envs, obs_dim), device, floating=True)
+    _check_tensor("step().reward", out.reward, (num_envs,), device, floating=True)
+    for name in ("terminated", "truncated"):
+        value = getattr(out, name)
+        _check_tensor(f"step().{name}", value, (num_envs,), device, floating=False)
+        if value.dtype != torch.bool:
+            raise TypeError(f"step().{name} must be a bool tensor, got {value.dtype}")
+
+
+def _check_tensor(what: str, value: object, shape: tuple, device: torch.device, floating: bool) -> None:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor of shape {list(shape)}, got {type(value).__name__}")
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{what} has shape {list(value.shape)}; the contract needs {list(shape)}")
+    if value.device != device:
+        raise ValueError(f"{what} is on {value.device}; the env's device is {device}")
+    if floating and not value.is_floating_point():
+        raise TypeError(f"{what} has dtype {value.dtype}; the contract needs a floating dtype")

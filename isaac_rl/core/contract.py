@@ -3,9 +3,9 @@
 All tensors live on ``env.device``. ``N`` is ``env.num_envs``.
 
 Actions are *normalised efforts*: a float tensor ``[N, act_dim]`` in ``[-1, 1]`` that the task scales by its maximum
-effort (400 N for the Isaac Gym Cartpole, 2 N*m for Pendulum). Discrete learners (DQN) pick indices and map them to
-efforts with :class:`isaac_rl.core.checks.DiscreteEfforts`, so every backend only ever sees efforts. A task that only
-accepts some efforts (gymnasium's CartPole-v1 knows only "push left" and "push right") lists them in
+effort (400 N for the Isaac Gym Cartpole, 2 N*m for Pendulum). Discrete learners (DQN) pick indices and map them
+to efforts with :class:`isaac_rl.algorithms.efforts.DiscreteEfforts`, so every backend only ever sees efforts. A task
+that only accepts some efforts (gymnasium's CartPole-v1 knows only "push left" and "push right") lists them in
 ``ActionSpec.efforts``.
 
 Auto-reset happens inside ``step``: the returned ``obs`` of an env whose episode ended is already the first observation
@@ -14,7 +14,9 @@ equals ``obs``). An off-policy learner stores ``final_obs`` as ``next_obs``; ``t
 ``truncated`` (time limit) does not.
 
 Optional: ``reward_max``, an upper bound of the per-step reward (1.0 for the cart-poles, 0.0 for Pendulum), lets an
-evaluation stop as soon as its target mean return is out of reach (:func:`isaac_rl.runtime.evaluate.evaluate`).
+evaluation stop as soon as its target mean return is out of reach (:func:`isaac_rl.runtime.evaluate.evaluate`);
+``obs_names`` (one name per observation column), ``obs_clip`` and ``control_dt`` (seconds per step) go into the
+deployment sidecar of an exported policy (:mod:`isaac_rl.tools.export`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ class Evaluator:
 
     The steps run in chunks of ``check_every``; between chunks (outside the training hot loop) it reads ``alive.any()``
     to stop early. With ``cuda_graph`` (a torch task on CUDA) a chunk is recorded once as a CUDA graph and replayed, one
-    launch instead of ``check_every`` x ~40 (an evaluation of CartPole-v1: ~0.17 s eager on an H100). Only the first
+    launch instead of ``check_every`` x ~40. Only the first
     episode of each env counts, so the noise of later auto-resets (torch's default generator in a torch task) does not
     change the result; the initial states come from the env's own generator, reseeded by ``seed``.
 

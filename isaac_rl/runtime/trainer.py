@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 
@@ -100,6 +100,8 @@ class OffPolicyTrainer:
         agree: Multi-GPU: turns this rank's stop wish into the job's decision (any rank stops -> all stop), so every
             rank leaves the loop at the same iteration.
         nstep: n-step return window (``None``: one-step transitions go straight to the buffer).
+        hooks: ``(interval, fn)`` pairs: rank 0 calls ``fn(trainer)`` after every ``interval``-th iteration, outside
+            the hot loop (video recording).
     """
 
     def __init__(self, env: VecEnv, algo: Algorithm, buffer: ReplayBuffer, cfg: TrainerConfig,
@@ -108,10 +110,12 @@ class OffPolicyTrainer:
                  should_stop: Optional[Callable[[], bool]] = None, is_main: bool = True,
                  agree: Optional[Callable[[bool], bool]] = None, nstep: Optional[NStepWindow] = None,
                  save_best: Optional[Callable[["OffPolicyTrainer", Dict[str, float]], None]] = None,
-                 verify_env: Optional[VecEnv] = None) -> None:
+                 verify_env: Optional[VecEnv] = None,
+                 hooks: Sequence[Tuple[int, Callable[["OffPolicyTrainer"], None]]] = ()) -> None:
         self.env, self.algo, self.buffer, self.cfg = env, algo, buffer, cfg
         self.eval_env, self.log, self.save, self.should_stop = eval_env, log, save, should_stop
         self.is_main, self.nstep, self.save_best, self.verify_env = is_main, nstep, save_best, verify_env
+        self.hooks = list(hooks)
         self.last_verify: Dict[str, float] = {}
         self._verified_at = -1  # iteration of the last verification
         self._verifier: Optional[Evaluator] = None
@@ -273,6 +277,9 @@ class OffPolicyTrainer:
             if cfg.eval_interval and it % cfg.eval_interval == 0 and self.agree(self.is_main and self._solved(start)):
                 self.solved_at = self.env_steps
                 break
+            for interval, hook in self.hooks:
+                if self.is_main and it % interval == 0:
+                    hook(self)
             if cfg.checkpoint_interval and it % cfg.checkpoint_interval == 0 and self.save is not None:
                 self.save(self)
         wall_s = time.perf_counter() - start

@@ -1,11 +1,12 @@
-"""Rollout pictures for the torch tasks: one frame per step drawn with Pillow (no display, no OpenGL), saved as a
-GIF; and a learning-curve PNG of a run's ``metrics.jsonl`` drawn with matplotlib (optional: ``pip install
-matplotlib``)."""
+"""Rollout pictures for the torch tasks: one frame per step drawn with Pillow (no display, no OpenGL), saved as an
+MP4 (``imageio-ffmpeg``) or a GIF; and a learning-curve PNG of a run's ``metrics.jsonl`` drawn with matplotlib
+(optional: ``pip install matplotlib``)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any, Callable, List, Sequence
 
 import torch
@@ -66,14 +67,12 @@ def frame_drawer(task_name: str, env: Any) -> Callable[[torch.Tensor], Any]:
 
 
 @torch.no_grad()
-def record_gif(env: Any, task_name: str, policy: Callable[[torch.Tensor], torch.Tensor], path: str,
-               max_steps: int = 500, seed: int = 0, fps: int = 30) -> int:
-    """Roll ``policy`` in env 0 of a 1-env torch task until its episode ends (or ``max_steps``); write a GIF.
-
-    Returns the number of frames written.
-    """
+def rollout_frames(env: Any, task_name: str, policy: Callable[[torch.Tensor], torch.Tensor], max_steps: int = 500,
+                   seed: int = 0) -> List[Any]:
+    """Frames (PIL images) of ``policy`` in env 0 of a 1-env torch task, from its reset to its episode's end (the
+    last frame repeated) or ``max_steps`` steps: at most ``max_steps + 1`` frames."""
     if not hasattr(env, "state") or env.num_envs != 1:
-        raise ValueError("GIFs are drawn from a torch-backend task with num_envs=1 (sim=torch)")
+        raise ValueError("videos are drawn from a torch-backend task with num_envs=1 (sim=torch)")
     draw = frame_drawer(task_name, env)
     obs = env.reset(seed)
     frames: List[Any] = [draw(env.state[:, 0].cpu())]
@@ -84,7 +83,40 @@ def record_gif(env: Any, task_name: str, policy: Callable[[torch.Tensor], torch.
         obs = out.obs
         if ended:
             break
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
+    return frames
+
+
+def write_gif(frames: Sequence[Any], path: str, fps: int = 30) -> str:
+    """An animated GIF of ``frames`` at ``path``; returns the path."""
+    frames[0].save(path, save_all=True, append_images=list(frames[1:]), duration=int(1000 / fps), loop=0)
+    return path
+
+
+def write_video(frames: Sequence[Any], path: str, fps: int = 30) -> str:
+    """An H.264 MP4 of ``frames`` at ``path`` (ffmpeg from ``imageio-ffmpeg``, the ``viz`` extra); where no encoder
+    is installed, a GIF beside it (``.gif`` instead of ``.mp4``). Returns the path written."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return write_gif(frames, os.path.splitext(path)[0] + ".gif", fps)
+    import numpy as np
+
+    width, height = frames[0].size
+    writer = imageio_ffmpeg.write_frames(path, (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+                                         macro_block_size=1, output_params=["-loglevel", "error"])
+    writer.send(None)  # start the encoder
+    for frame in frames:
+        writer.send(np.ascontiguousarray(np.asarray(frame.convert("RGB"))))
+    writer.close()
+    return path
+
+
+def record_gif(env: Any, task_name: str, policy: Callable[[torch.Tensor], torch.Tensor], path: str,
+               max_steps: int = 500, seed: int = 0, fps: int = 30) -> int:
+    """Roll ``policy`` in env 0 of a 1-env torch task (:func:`rollout_frames`) and write a GIF; returns the number
+    of frames."""
+    frames = rollout_frames(env, task_name, policy, max_steps, seed)
+    write_gif(frames, path, fps)
     return len(frames)
 
 

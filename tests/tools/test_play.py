@@ -1,5 +1,6 @@
 """scripts/play.py on a real checkpoint: deterministic episodes, GIF, learning curve, TorchScript/ONNX export."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -56,6 +57,27 @@ def test_play_reports_episodes_and_exports_the_same_policy(trained, tmp_path):
     actions = exported(obs)
     assert actions.shape == (4096, 1) and set(actions.unique().tolist()) <= {-1.0, 1.0}
     assert torch.equal(actions, expected)
+    sidecar = json.loads((tmp_path / "policy.pt.json").read_text())
+    assert sidecar["format"] == "torchscript" and sidecar["task"] == "CartPole-v1" and sidecar["algorithm"] == "DQN"
+    assert sidecar["input"]["order"] == ["cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity"]
+    assert sidecar["input"]["shape"] == ["batch", 4] and sidecar["input"]["clip"] is None
+    assert sidecar["output"]["action_scale"] == 10.0 and sidecar["discrete_efforts"] == [-1.0, 1.0]
+    assert sidecar["control_dt"] == 0.02 and sidecar["max_episode_steps"] == 500
+    stored = json.dumps(checkpoint.read(str(ckpt), "cpu", "play")["config"], sort_keys=True, default=str)
+    assert sidecar["config_sha256"] == hashlib.sha256(stored.encode()).hexdigest()
+
+
+@pytest.mark.skipif(not hasattr(torch, "export") or not hasattr(torch.export, "save"), reason="needs torch >= 2.1")
+def test_torch_export_program_gives_the_same_actions_at_any_batch_size(trained, tmp_path):
+    ckpt = trained / "nn" / "last.pt"
+    path = tmp_path / "policy.pt2"
+    result = _play([str(ckpt), "--episodes", "2", "--export-program", str(path)])
+    assert result["export_program"] == str(path)
+    program = torch.export.load(str(path)).module()
+    for n in (1, 3, 4096):
+        obs = torch.randn(n, 4) * torch.tensor([1.0, 1.0, 0.1, 1.0])
+        assert torch.equal(program(obs), _policy(ckpt)(obs))
+    assert json.loads((tmp_path / "policy.pt2.json").read_text())["format"] == "torch.export"
 
 
 def test_play_is_deterministic_and_runs_in_real_gymnasium(trained):
