@@ -84,7 +84,8 @@ def test_a_task_class_defined_in_a_test_file_trains_to_a_verified_bar(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["task.class_path=tests.tasks.test_custom_task:WrongObs"], "reset() -> obs has shape [64, 1]; the contract needs [64, 3]"),
+    (["task.class_path=tests.tasks.test_custom_task:WrongObs"],
+     "reset() -> obs has shape [64, 1]; the contract needs [64, 3]"),
     (["task.class_path=tests.tasks.test_custom_task:Nope"], "has no class 'Nope'"),
     (["task.class_path=no_such_package.mod:Task"], "cannot import 'no_such_package.mod'"),
     (["task.class_path=just_a_module"], "is not of the form package.module:ClassName"),
