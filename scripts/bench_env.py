@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from isaac_rl.runtime.step_graph import StepGraph  # noqa: E402
-from tasks import make_task  # noqa: E402
+from isaac_rl.tasks import make_task  # noqa: E402
 
 
 class GymnasiumRunner:

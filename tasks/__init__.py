@@ -68,16 +68,16 @@ def task_class(name: str, sim: str, class_path: Optional[str] = None) -> type:
     if class_path:
         return load_class(class_path)
     if sim == "gymnasium":
-        from tasks.gymnasium_backend import GymnasiumTask
+        from isaac_rl.tasks.gymnasium_backend import GymnasiumTask
         return GymnasiumTask
     if sim == "isaacgym":
-        from tasks.isaacgym_cartpole import IsaacGymCartpole
+        from isaac_rl.tasks.isaacgym_cartpole import IsaacGymCartpole
         return IsaacGymCartpole
     if sim == "isaaclab":
-        from tasks.isaaclab_backend import IsaacLabTask
+        from isaac_rl.tasks.isaaclab_backend import IsaacLabTask
         return IsaacLabTask
-    from tasks.cartpole import ClassicCartPole, IsaacCartpole
-    from tasks.pendulum import Pendulum
+    from isaac_rl.tasks.cartpole import ClassicCartPole, IsaacCartpole
+    from isaac_rl.tasks.pendulum import Pendulum
     return {"Cartpole": IsaacCartpole, "CartPole-v1": ClassicCartPole, "Pendulum": Pendulum}[name]
 
 

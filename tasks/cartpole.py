@@ -38,7 +38,7 @@ from typing import Optional, Tuple
 import torch
 
 from isaac_rl.core.contract import ActionSpec
-from tasks.torch_base import TorchTask
+from isaac_rl.tasks.torch_base import TorchTask
 
 
 def isaac_cartpole_reward(x: torch.Tensor, x_dot: torch.Tensor, th: torch.Tensor, th_dot: torch.Tensor,
@@ -54,7 +54,7 @@ def isaac_cartpole_reward(x: torch.Tensor, x_dot: torch.Tensor, th: torch.Tensor
 
 
 class IsaacCartpole(TorchTask):
-    """The Isaac Gym Cartpole task in pure torch. Args as :class:`tasks.torch_base.TorchTask`, plus the physics."""
+    """The Isaac Gym Cartpole task in pure torch. Args as :class:`~isaac_rl.tasks.torch_base.TorchTask`, and physics."""
 
     state_dim = 4
     obs_names = ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")
@@ -132,7 +132,7 @@ class IsaacCartpole(TorchTask):
 
 
 class ClassicCartPole(TorchTask):
-    """gymnasium's CartPole-v1 in pure torch. Args as :class:`tasks.torch_base.TorchTask`, plus:
+    """gymnasium's CartPole-v1 in pure torch. Args as :class:`isaac_rl.tasks.torch_base.TorchTask`, plus:
 
     Args:
         exact: Evaluate gymnasium's expressions operation by operation in its order, so float64 trajectories are

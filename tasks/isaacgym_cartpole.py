@@ -24,7 +24,7 @@ import torch
 
 from isaac_rl.core.checks import check_actions, check_num_envs
 from isaac_rl.core.contract import ActionSpec, StepOut, canonical_device
-from tasks.cartpole import IsaacCartpole, isaac_cartpole_reward
+from isaac_rl.tasks.cartpole import IsaacCartpole, isaac_cartpole_reward
 
 ASSET_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 

@@ -9,7 +9,8 @@ also terminated). Observations are the ``"policy"`` group, flattened to ``[N, ob
 ``[N, act_dim]`` (the env scales them by its own ``action_scale``).
 
 Isaac Lab must be started before torch-heavy imports, with its ``AppLauncher`` (headless by default):
-``scripts/train.py sim=isaaclab`` calls :func:`tasks.isaaclab_app.launch` first. ``isaaclab`` is imported only here.
+``scripts/train.py sim=isaaclab`` calls :func:`isaac_rl.tasks.isaaclab_app.launch` first; ``isaaclab`` is imported
+only here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 
 from isaac_rl.core.checks import check_actions, check_num_envs
 from isaac_rl.core.contract import ActionSpec, StepOut, canonical_device
-from tasks.isaaclab_app import launch
+from isaac_rl.tasks.isaaclab_app import launch
 
 
 def _flat(obs: Any) -> torch.Tensor:

@@ -16,11 +16,11 @@ from typing import Tuple
 import torch
 
 from isaac_rl.core.contract import ActionSpec
-from tasks.torch_base import TorchTask
+from isaac_rl.tasks.torch_base import TorchTask
 
 
 class Pendulum(TorchTask):
-    """gymnasium's Pendulum-v1 in pure torch. Args as :class:`tasks.torch_base.TorchTask`."""
+    """gymnasium's Pendulum-v1 in pure torch. Args as :class:`isaac_rl.tasks.torch_base.TorchTask`."""
 
     state_dim = 2
     obs_names = ("cos_theta", "sin_theta", "theta_dot")

@@ -45,7 +45,7 @@ def fake_isaacgym(monkeypatch):
 @pytest.fixture
 def fake_isaaclab(monkeypatch):
     """Put the Isaac Lab test double (isaaclab, isaaclab_tasks) on sys.path for the test that asks for it."""
-    import tasks.isaaclab_app as app
+    import isaac_rl.tasks.isaaclab_app as app
 
     monkeypatch.syspath_prepend(os.path.join(ROOT, "tests", "fakes"))
     monkeypatch.setattr(app, "_APP", None)

@@ -1,6 +1,6 @@
 """The package's layers, read from the source: imports point one way (``scripts -> app -> runtime -> algorithms /
-storage -> core``; ``tools`` beside ``app``; ``tasks -> core``), and only ``runtime/capture.py`` knows about capture
-modes."""
+storage -> core``; ``tools`` beside ``app``; ``tasks -> core``), nothing imports a bare top-level ``tasks`` (it is
+installed as ``isaac_rl.tasks``), and only ``runtime/capture.py`` knows about capture modes."""
 
 import ast
 import os
@@ -16,24 +16,24 @@ ALLOWED = {
     "isaac_rl.algorithms": {"isaac_rl.core"},
     "isaac_rl.runtime": {"isaac_rl.core", "isaac_rl.storage", "isaac_rl.algorithms"},
     "isaac_rl.app": {"isaac_rl.core", "isaac_rl.storage", "isaac_rl.algorithms", "isaac_rl.runtime", "isaac_rl.tools",
-                     "tasks"},
+                     "isaac_rl.tasks"},
     "isaac_rl.tools": {"isaac_rl.core", "isaac_rl.algorithms"},
-    "tasks": {"isaac_rl.core"},
+    "isaac_rl.tasks": {"isaac_rl.core"},  # the top-level tasks/ folder, installed as isaac_rl.tasks
 }
 
 
 def _modules():
-    for top in ("isaac_rl", "tasks"):
-        for folder, _, files in os.walk(os.path.join(ROOT, top)):
+    for top, package in (("isaac_rl", "isaac_rl"), ("tasks", "isaac_rl.tasks")):
+        for folder, _, files in os.walk(os.path.join(ROOT, top)):  # not into the isaac_rl/tasks link
             for name in files:
                 if name.endswith(".py"):
                     path = os.path.join(folder, name)
-                    yield os.path.relpath(path, ROOT)[:-3].replace(os.sep, "."), path
+                    rel = os.path.relpath(path, os.path.join(ROOT, top))[:-3].replace(os.sep, ".")
+                    yield f"{package}.{rel}", path
 
 
 def _layer(module):
-    parts = module.split(".")
-    return "tasks" if parts[0] == "tasks" else ".".join(parts[:2])
+    return ".".join(module.split(".")[:2])
 
 
 def _imports(path):
@@ -53,8 +53,8 @@ def test_imports_point_one_way(module, path):
     if layer == "isaac_rl.__init__":
         return
     allowed = ALLOWED[layer] | {layer}
-    bad = [name for name in _imports(path) if name.split(".")[0] in ("isaac_rl", "tasks")
-           and _layer(name) not in allowed]
+    bad = [name for name in _imports(path) if name.split(".")[0] == "tasks"
+           or (name.split(".")[0] == "isaac_rl" and _layer(name) not in allowed)]
     assert bad == [], f"{module} ({layer}) imports {bad}; {layer} may import {sorted(allowed)}"
 
 

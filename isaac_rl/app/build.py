@@ -16,7 +16,7 @@ from isaac_rl.core.settings import build
 from isaac_rl.runtime.trainer import OffPolicyTrainer, TrainerConfig
 from isaac_rl.storage.nstep import NStepWindow
 from isaac_rl.storage.replay import ReplayBuffer
-from tasks import load_class, make_task, task_keywords
+from isaac_rl.tasks import load_class, make_task, task_keywords
 
 
 def resolve_device(device: str) -> str:

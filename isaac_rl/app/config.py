@@ -12,8 +12,8 @@ from isaac_rl.algorithms import settings_dict
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import build, is_int, is_num, need
 from isaac_rl.runtime.trainer import TrainerConfig
-from tasks import SIMS, TASKS, load_class, task_keywords
-from tasks.isaaclab_app import INSTALL_HELP
+from isaac_rl.tasks import SIMS, TASKS, load_class, task_keywords
+from isaac_rl.tasks.isaaclab_app import INSTALL_HELP
 
 __all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph"]
 

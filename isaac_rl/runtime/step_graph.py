@@ -20,8 +20,8 @@ class StepGraph:
     """``len(actions)`` steps of a torch task on CUDA as one replayable CUDA graph.
 
     Args:
-        env: A torch task (:class:`tasks.torch_base.TorchTask`) on a CUDA device. Its auto-reset noise comes from
-            torch's default CUDA generator, which graph replays advance like eager calls, so a replay after
+        env: A torch task (:class:`~isaac_rl.tasks.torch_base.TorchTask`) on a CUDA device. Its auto-reset noise
+            comes from torch's default CUDA generator, which graph replays advance like eager calls, so a replay after
             ``torch.manual_seed(s)`` gives the numbers of the same steps run eagerly after ``torch.manual_seed(s)``.
         actions: float ``[K, N, action_dim]`` on the env's device; step ``k`` of every replay uses ``actions[k]``
             (write new values into this tensor between replays to change them).

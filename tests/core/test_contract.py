@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from isaac_rl.algorithms.efforts import DiscreteEfforts
-from tasks import make_task
+from isaac_rl.tasks import make_task
 from tests.conftest import DEVICES
 
 

@@ -128,7 +128,7 @@ def test_step_graph_replays_equal_eager_steps(task):
     """StepGraph: 3 replays of 60 recorded steps give the state, step counters and outputs of 180 eager steps from the
     same state and default-generator seed (resets included: random efforts end CartPole episodes within ~30 steps)."""
     from isaac_rl.runtime.step_graph import StepGraph
-    from tasks import make_task
+    from isaac_rl.tasks import make_task
 
     n, k = 4096, 60
     eager, graphed = make_task(task, num_envs=n, device="cuda"), make_task(task, num_envs=n, device="cuda")
@@ -159,7 +159,7 @@ def test_recorded_evaluation_chunks_give_the_eager_evaluation(task):
     """Evaluator(cuda_graph=True): chunks of 25 steps replayed as one CUDA graph give the eager evaluator's results,
     for complete evaluations and cut-short ones, on repeated calls (the first call records)."""
     from isaac_rl.runtime.evaluate import Evaluator
-    from tasks import make_task
+    from isaac_rl.tasks import make_task
 
     def policy(obs):  # CartPole: push towards the lean (balances for long); Pendulum: a damping torque
         if task == "CartPole-v1":

@@ -3,7 +3,7 @@
 import torch
 
 from isaac_rl.runtime.evaluate import evaluate
-from tasks import make_task
+from isaac_rl.tasks import make_task
 
 
 def push_right(obs: torch.Tensor) -> torch.Tensor:

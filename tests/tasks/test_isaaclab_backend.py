@@ -25,7 +25,7 @@ def _short_episodes(monkeypatch, steps):
 def test_adapter_starts_headless_and_reports_truncation_with_the_pre_reset_observation(fake_isaaclab, monkeypatch):
     from isaaclab.app import LAUNCHES
 
-    from tasks import make_task
+    from isaac_rl.tasks import make_task
 
     _short_episodes(monkeypatch, 5)
     env = make_task("Isaac-Cartpole-Direct-v0", sim="isaaclab", num_envs=8, device="cpu", seed=3)
@@ -46,7 +46,7 @@ def test_adapter_starts_headless_and_reports_truncation_with_the_pre_reset_obser
 
 
 def test_td_target_of_a_truncated_isaaclab_episode_bootstraps_from_its_final_observation(fake_isaaclab, monkeypatch):
-    from tasks import make_task
+    from isaac_rl.tasks import make_task
 
     _short_episodes(monkeypatch, 3)
     env = make_task("Isaac-Cartpole-Direct-v0", sim="isaaclab", num_envs=4, device="cpu", seed=0)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from tasks import make_task
-from tasks.cartpole import IsaacCartpole
+from isaac_rl.tasks import make_task
+from isaac_rl.tasks.cartpole import IsaacCartpole
 
 # The float64 path keeps gymnasium's operation order. Bit-identical results then depend on how torch's CPU kernels
 # round (FMA contraction, vectorisation): they are with torch 2.13 (tested in CI); with torch 2.4.1 (the newest torch

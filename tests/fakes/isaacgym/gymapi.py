@@ -70,7 +70,7 @@ class _Gym:
         assert props["damping"].tolist() == [0.0, 0.0] and props["stiffness"].tolist() == [0.0, 0.0]
 
     def prepare_sim(self, sim):
-        from tasks.cartpole import IsaacCartpole
+        from isaac_rl.tasks.cartpole import IsaacCartpole
         self.physics = IsaacCartpole(self.n, dt=self.params.dt, substeps=self.params.substeps)
         self.dof_state = torch.zeros(self.n * 2, 2)
         self.forces = torch.zeros(self.n * 2)

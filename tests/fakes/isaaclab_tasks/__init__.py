@@ -4,7 +4,7 @@ the torch Isaac-preset physics: same-step resets, ``time_outs``, and ``extras["f
 
 import gymnasium as gym
 
-from tasks.cartpole import IsaacCartpole
+from isaac_rl.tasks.cartpole import IsaacCartpole
 
 
 class CartpoleEnvCfg:
