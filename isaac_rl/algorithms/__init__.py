@@ -17,7 +17,6 @@ from isaac_rl.core.settings import build, need
 
 ALGORITHMS: Dict[str, Tuple[type, Any]] = {
     "DQN": (DQNSettings, DQN), "DDPG": (DDPGSettings, DDPG), "TD3": (TD3Settings, TD3), "SAC": (SACSettings, SAC)}
-DISCRETE = ("DQN",)  # algorithms over discrete efforts; the rest output continuous efforts
 
 
 def settings_for(algo: Mapping[str, Any], prefix: str = "train.algo") -> AlgoSettings:

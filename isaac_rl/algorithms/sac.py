@@ -184,9 +184,7 @@ class SAC:
 
     def update(self, batch: Batch, phase: int) -> Dict[str, torch.Tensor]:
         """One step of both critics and their Polyak targets; with ``phase`` 1 also an actor and temperature step."""
-        td_target = self.td_target(batch)
-        q1, q2 = self.critic(batch.obs, batch.action)
-        critic_loss = F.mse_loss(q1, td_target) + F.mse_loss(q2, td_target)
+        q1, critic_loss = self.critic.td_loss(batch.obs, batch.action, self.td_target(batch))
         gradient_step(self.critic_optimizer, critic_loss, self.max_grad_norm)
         if phase:
             action, log_prob = self.actor.sample(batch.obs)

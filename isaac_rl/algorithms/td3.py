@@ -15,31 +15,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from isaac_rl.algorithms.ddpg import DDPG, Critic, gradient_step
+from isaac_rl.algorithms.ddpg import DDPG, Critic, DDPGSettings, gradient_step
 from isaac_rl.algorithms.networks import polyak_update
 from isaac_rl.algorithms.noise import Noise, make_noise
-from isaac_rl.algorithms.settings import AlgoSettings, NoiseSettings, check_at_least_one, check_positive
 from isaac_rl.core.contract import VecEnv
 from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch
 
 
 @dataclass
-class TD3Settings(AlgoSettings, NoiseSettings):
-    """``train.algo`` of ``name: TD3`` (see :class:`TD3`)."""
+class TD3Settings(DDPGSettings):
+    """``train.algo`` of ``name: TD3``: DDPG's keys (delay 2 by default) plus target policy smoothing (:class:`TD3`)."""
 
     name: str = "TD3"
-    actor_lr: float = 1e-3
-    critic_lr: float = 1e-3
     policy_delay: int = 2
     target_noise: float = 0.2
     target_noise_clip: float = 0.5
 
     def check(self, prefix: str) -> None:
         super().check(prefix)
-        self.check_noise(prefix)
-        check_positive(prefix, actor_lr=self.actor_lr, critic_lr=self.critic_lr)
-        check_at_least_one(prefix, policy_delay=self.policy_delay)
         for key in ("target_noise", "target_noise_clip"):
             value = getattr(self, key)
             need(is_num(value) and value >= 0, f"{prefix}.{key}", value, "a finite number >= 0")
@@ -56,6 +50,12 @@ class TwinCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return self.q1(obs, action), self.q2(obs, action)
+
+    def td_loss(self, obs: torch.Tensor, action: torch.Tensor,
+                td_target: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``sum_i (Q_i(s, a) - y)^2`` (batch means) for float ``[B]`` targets ``y``; returns ``Q1(s, a)``, loss."""
+        q1, q2 = self(obs, action)
+        return q1, F.mse_loss(q1, td_target) + F.mse_loss(q2, td_target)
 
 
 class TD3(DDPG):
@@ -101,9 +101,7 @@ class TD3(DDPG):
 
     def update(self, batch: Batch, phase: int) -> Dict[str, torch.Tensor]:
         """One step of both critics; with ``phase`` 1 also one actor step (on ``Q1``) and the target updates."""
-        td_target = self.td_target(batch)
-        q1, q2 = self.critic(batch.obs, batch.action)
-        critic_loss = F.mse_loss(q1, td_target) + F.mse_loss(q2, td_target)
+        q1, critic_loss = self.critic.td_loss(batch.obs, batch.action, self.td_target(batch))
         gradient_step(self.critic_optimizer, critic_loss, self.max_grad_norm)
         if phase:
             actor_loss = -self.critic.q1(batch.obs, self.actor(batch.obs)).mean()

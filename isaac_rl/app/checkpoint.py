@@ -7,7 +7,6 @@ with ``torch.load(path, weights_only=True)``.
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import os
 import tempfile
@@ -16,9 +15,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 import torch
 
 from isaac_rl.algorithms import settings_dict
+from isaac_rl.app.config import loop_dict
 from isaac_rl.core.errors import CheckpointError, ConfigError, DivergedError
-from isaac_rl.core.settings import build
-from isaac_rl.runtime.trainer import TrainerConfig
 
 # Settings a resumed run may change: how long and how it runs, where it logs. Any other difference (task, physics,
 # algorithm, network, num_envs, buffer) cannot apply to a checkpoint's state and is refused.
@@ -158,11 +156,10 @@ def _fill_defaults(cfg: Dict[str, Any]) -> None:
     if not isinstance(train, dict):
         return
     try:
-        train["algo"] = settings_dict(train.get("algo", {}))
-        loop = dataclasses.asdict(build(TrainerConfig, train.get("loop", {}), "train.loop"))
+        algo, loop = settings_dict(train.get("algo", {})), loop_dict(train.get("loop", {}))
     except (ConfigError, TypeError):
         return
-    train["loop"] = {k: v for k, v in loop.items() if k not in ("seed", "compile", "cuda_graph")}
+    train["algo"], train["loop"] = algo, loop
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:

@@ -57,10 +57,14 @@ def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     validate(cfg)
     # Every default filled in from the settings dataclasses (the one source of defaults): what config.yaml records.
     train["algo"] = settings_dict(train["algo"])
-    train["loop"] = dataclasses.asdict(build(TrainerConfig, loop, "train.loop"))
-    for key in ("seed", "compile", "cuda_graph"):
-        del train["loop"][key]
+    train["loop"] = loop_dict(loop)
     return cfg
+
+
+def loop_dict(loop: Mapping[str, Any]) -> Dict[str, Any]:
+    """``train.loop`` with every default of :class:`TrainerConfig` filled in, without its run-level keys."""
+    settings = dataclasses.asdict(build(TrainerConfig, loop, "train.loop"))
+    return {k: v for k, v in settings.items() if k not in ("seed", "compile", "cuda_graph")}
 
 
 def validate(cfg: Mapping[str, Any]) -> None:

@@ -105,14 +105,12 @@ class VideoRecorder:
         self.env = make_env(cfg["task"], "torch", 1, device, int(cfg["seed"]) + 3)
         self.task, self.steps, self.folder = cfg["task"]["name"], int(cfg["capture_video_len"]), run_dir
         self.wandb_run: Any = None
-        self.written: list = []
 
     def __call__(self, trainer: OffPolicyTrainer) -> None:
         folder = os.path.join(self.folder, "videos")
         os.makedirs(folder, exist_ok=True)
         frames = rollout_frames(self.env, self.task, trainer.algo.act, max_steps=self.steps, seed=trainer.iteration)
         path = write_video(frames, os.path.join(folder, f"step_{trainer.env_steps:012d}.mp4"))
-        self.written.append(path)
         if self.wandb_run is not None:
             import wandb
             self.wandb_run.log({"videos/eval": wandb.Video(path, format=path.rsplit(".", 1)[1])},

@@ -111,15 +111,6 @@ def write_video(frames: Sequence[Any], path: str, fps: int = 30) -> str:
     return path
 
 
-def record_gif(env: Any, task_name: str, policy: Callable[[torch.Tensor], torch.Tensor], path: str,
-               max_steps: int = 500, seed: int = 0, fps: int = 30) -> int:
-    """Roll ``policy`` in env 0 of a 1-env torch task (:func:`rollout_frames`) and write a GIF; returns the number
-    of frames."""
-    frames = rollout_frames(env, task_name, policy, max_steps, seed)
-    write_gif(frames, path, fps)
-    return len(frames)
-
-
 def plot_learning_curve(metrics_path: str, png_path: str,
                         keys: Sequence[str] = ("charts/episodic_return", "eval/mean_return")) -> int:
     """Plot ``keys`` of a ``metrics.jsonl`` against env steps into ``png_path``; returns the points drawn."""
