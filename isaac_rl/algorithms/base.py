@@ -3,7 +3,7 @@ learner, and nothing else (no attribute probing). DQN, DDPG, TD3 and SAC impleme
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Mapping
+from typing import Any, Dict, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -19,18 +19,23 @@ except ImportError:  # pragma: no cover
 
 
 class Algorithm(Protocol):
-    """An off-policy learner together with its exploration; all tensors live on the env's device.
+    """An off-policy learner together with its exploration, stacked over ``K`` independent agents (a population;
+    ``K = 1`` for one run); all tensors live on the env's device. Observations and actions are env-major
+    ``[K N, ...]`` (agent ``k``'s envs are rows ``k N .. (k + 1) N - 1``); batches are ``[K, B, ...]``.
 
     Attributes:
         action_dim: Width of a stored action: 0 for discrete actions (long indices ``[N]`` in the replay buffer),
             else the float action width ``A`` (``[N, A]`` efforts in ``[-1, 1]``).
+        agents: ``K``.
     """
 
     action_dim: int
+    agents: int
 
     @classmethod
-    def from_config(cls, algo: Mapping[str, Any], env: VecEnv) -> "Algorithm":
-        """Build from the validated ``train.algo`` section for ``env`` (its obs width, action spec, device, N)."""
+    def from_config(cls, settings: Sequence[Any], env: VecEnv, seeds: Sequence[int]) -> "Algorithm":
+        """Build from each agent's checked ``train.algo`` settings for ``env`` (obs width, action spec, device,
+        ``K N`` envs); agent ``k``'s initial weights from ``seeds[k]``."""
 
     def explore(self, obs: torch.Tensor, clock: torch.Tensor) -> torch.Tensor:
         """Exploring actions for float ``[N, obs_dim]`` observations; ``clock`` is the iteration as a 0-d float device
@@ -54,7 +59,11 @@ class Algorithm(Protocol):
         a captured iteration is recorded once per distinct sequence of phases."""
 
     def update(self, batch: Batch, phase: int) -> Dict[str, torch.Tensor]:
-        """One gradient step of kind ``phase``; returns detached 0-d device tensors by metric name (no host read)."""
+        """One gradient step of kind ``phase`` for every agent on its ``[K, B]`` batch; returns detached per-agent
+        float ``[K]`` device tensors by metric name (no host read)."""
+
+    def freeze(self, stopped: torch.Tensor) -> None:
+        """Agents where bool ``stopped [K]`` (device) is set stop learning (their weights no longer change)."""
 
     def modules(self) -> Dict[str, nn.Module]:
         """Every network (online and target) by name: broadcast at start, weight checksums, divergence checks."""
@@ -65,9 +74,9 @@ class Algorithm(Protocol):
     def persistent_tensors(self) -> Iterator[torch.Tensor]:
         """Every tensor an update or an exploring step changes in place (static addresses for capture)."""
 
-    def policy_module(self) -> nn.Module:
-        """A stand-alone copy of the deterministic policy, float ``[N, obs_dim]`` -> float32 efforts ``[N, act_dim]``
-        (export)."""
+    def policy_module(self, agent: int = 0) -> nn.Module:
+        """A stand-alone copy of agent ``agent``'s deterministic policy, float ``[N, obs_dim]`` -> float32 efforts
+        ``[N, act_dim]`` (export)."""
 
     def state_dict(self) -> Dict[str, Any]:
         """Networks, optimizers and exploration state, tensors only."""

@@ -4,6 +4,7 @@
     L_actor = -Q(s, mu(s))  every policy_delay critic steps   theta' <- theta' + tau (theta - theta')
 
 Exploration adds per-env Gaussian or Ornstein-Uhlenbeck noise (:mod:`isaac_rl.algorithms.noise`), owned here.
+Everything is stacked over the ``K`` agents of a population (``K = 1`` for one run; see :mod:`.dqn`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
-from isaac_rl.algorithms.networks import mlp, polyak_update
+from isaac_rl.algorithms.dqn import PerAgent, agent_tensor
+from isaac_rl.algorithms.networks import (agent_generators, clip_grad_norm_per_agent, mlp, polyak_update,
+                                          select_agent)
 from isaac_rl.algorithms.noise import Noise, make_noise, noise_tensors
 from isaac_rl.algorithms.optim import Adam
+from isaac_rl.algorithms.population import by_agent, values
 from isaac_rl.algorithms.settings import AlgoSettings, NoiseSettings, check_at_least_one, check_positive
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.types import Batch
@@ -28,6 +32,8 @@ from isaac_rl.core.types import Batch
 @dataclass
 class DDPGSettings(AlgoSettings, NoiseSettings):
     """``train.algo`` of ``name: DDPG`` (see :class:`DDPG` and :class:`~isaac_rl.algorithms.settings.NoiseSettings`)."""
+
+    PER_AGENT = AlgoSettings.PER_AGENT + ("actor_lr", "critic_lr", "noise_sigma")
 
     name: str = "DDPG"
     actor_lr: float = 1e-3
@@ -42,12 +48,12 @@ class DDPGSettings(AlgoSettings, NoiseSettings):
 
 
 class Actor(nn.Module):
-    """``mu(s) = action_scale * tanh(MLP(s))``: float ``[N, obs_dim]`` -> float ``[N, act_dim]`` in +-action_scale."""
+    """``mu(s) = action_scale * tanh(MLP(s))`` per agent: float ``[K, N, obs_dim]`` -> ``[K, N, act_dim]``."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device,
-                 action_scale: float = 1.0) -> None:
+                 generators: Sequence[torch.Generator], action_scale: float = 1.0) -> None:
         super().__init__()
-        self.net = mlp(obs_dim, hidden, act_dim, device)
+        self.net = mlp(obs_dim, hidden, act_dim, device, generators)
         self.action_scale = action_scale
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -55,25 +61,25 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """``Q(s, a)``: float ``[B, obs_dim]`` and ``[B, act_dim]`` -> float ``[B]``."""
+    """``Q(s, a)`` per agent: float ``[K, B, obs_dim]`` and ``[K, B, act_dim]`` -> float ``[K, B]``."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device,
-                 layer_norm: bool = False) -> None:
+                 generators: Sequence[torch.Generator], layer_norm: bool = False) -> None:
         super().__init__()
-        self.net = mlp(obs_dim + act_dim, hidden, 1, device, layer_norm=layer_norm)
+        self.net = mlp(obs_dim + act_dim, hidden, 1, device, generators, layer_norm=layer_norm)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat((obs, action), dim=-1)).squeeze(-1)
 
 
-def gradient_step(optimizer: Adam, loss: torch.Tensor, max_grad_norm: float) -> None:
-    """``loss.backward()`` into this optimizer's parameters only, optional clipping, one Adam step. Only these
-    gradients: an actor loss runs through the critic, whose weight gradients would otherwise be computed and thrown
-    away."""
+def gradient_step(optimizer: Adam, losses: torch.Tensor, max_grad_norm: float) -> None:
+    """Backward of the per-agent losses float ``[K]`` (their sum: agent ``k``'s weights get agent ``k``'s gradient)
+    into this optimizer's parameters only, optional per-agent clipping, one Adam step. Only these gradients: an actor
+    loss runs through the critic, whose weight gradients would otherwise be computed and thrown away."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward(inputs=optimizer.params)
+    losses.sum().backward(inputs=optimizer.params)
     if max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_(optimizer.params, max_grad_norm)
+        clip_grad_norm_per_agent(optimizer.params, max_grad_norm)
     optimizer.step()
 
 
@@ -84,10 +90,11 @@ class DDPG:
         obs_dim, act_dim: Observation and action widths.
         device: Where the networks live.
         noise: Per-env exploration noise (``None``: none, pure exploitation).
+        seeds: Agent ``k``'s initial weights come from a generator seeded ``seeds[k]`` (``K = len(seeds)``).
         hidden: Hidden widths of actor and critic.
-        actor_lr, critic_lr: Adam learning rates.
-        gamma: Discount factor.
-        tau: Polyak factor of both target updates.
+        actor_lr, critic_lr: Adam learning rates (per agent).
+        gamma: Discount factor (per agent).
+        tau: Polyak factor of both target updates (per agent).
         policy_delay: Critic steps per actor (and target) step; 1 is plain DDPG (a host-side phase).
         max_grad_norm: Gradient clipping norm (0 disables).
         layer_norm: LayerNorm in the critic's hidden layers (steadier TD learning at high learning rates).
@@ -96,12 +103,14 @@ class DDPG:
     critic_class: Any = Critic  # TD3: twin critics
 
     def __init__(self, obs_dim: int, act_dim: int, device: torch.device, noise: Optional[Noise] = None,
-                 hidden: Sequence[int] = (64, 64), actor_lr: float = 1e-3, critic_lr: float = 1e-3,
-                 gamma: float = 0.99, tau: float = 0.005, policy_delay: int = 1, max_grad_norm: float = 0.0,
-                 layer_norm: bool = False) -> None:
+                 seeds: Sequence[int] = (0,), hidden: Sequence[int] = (64, 64), actor_lr: PerAgent = 1e-3,
+                 critic_lr: PerAgent = 1e-3, gamma: PerAgent = 0.99, tau: PerAgent = 0.005, policy_delay: int = 1,
+                 max_grad_norm: float = 0.0, layer_norm: bool = False) -> None:
         self.device, self.act_dim, self.action_dim, self.noise = canonical_device(device), act_dim, act_dim, noise
-        self.actor = Actor(obs_dim, act_dim, hidden, self.device)
-        self.critic = self.critic_class(obs_dim, act_dim, hidden, self.device, layer_norm=layer_norm)
+        self.agents = len(seeds)
+        generators = agent_generators(seeds)  # actor first, then critic: one stream per agent
+        self.actor = Actor(obs_dim, act_dim, hidden, self.device, generators)
+        self.critic = self.critic_class(obs_dim, act_dim, hidden, self.device, generators, layer_norm=layer_norm)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         # Target and online parameters in matching order, listed once: one multi-tensor Polyak update for both.
@@ -109,27 +118,35 @@ class DDPG:
         self._onlines = list(self.actor.parameters()) + list(self.critic.parameters())
         self.actor_optimizer = Adam(self.actor.parameters(), actor_lr)
         self.critic_optimizer = Adam(self.critic.parameters(), critic_lr)
-        self.gamma, self.tau, self.policy_delay, self.max_grad_norm = gamma, tau, policy_delay, max_grad_norm
-        self._last_actor_loss = torch.zeros((), device=self.device)
+        self.gamma = agent_tensor(gamma, self.agents, self.device)
+        self.tau = agent_tensor(tau, self.agents, self.device).view(-1)
+        self.policy_delay, self.max_grad_norm = policy_delay, max_grad_norm
+        self._last_actor_loss = torch.zeros(self.agents, device=self.device)
 
     @classmethod
-    def from_config(cls, s: DDPGSettings, env: VecEnv) -> "DDPG":
-        """From checked settings for ``env``."""
-        act_dim = env.action_spec.dim
-        return cls(env.obs_dim, act_dim, env.device, noise=make_noise(s, env.num_envs, act_dim, env.device),
-                   hidden=tuple(s.hidden), actor_lr=s.actor_lr, critic_lr=s.critic_lr, gamma=s.gamma, tau=s.tau,
-                   policy_delay=s.policy_delay, max_grad_norm=s.max_grad_norm, layer_norm=s.layer_norm)
+    def from_config(cls, s: Sequence[DDPGSettings], env: VecEnv, seeds: Sequence[int]) -> "DDPG":
+        """From each agent's checked settings (shared keys from the first) for ``env``."""
+        return cls(env.obs_dim, env.action_spec.dim, env.device, **cls.keywords(s, env, seeds))
+
+    @classmethod
+    def keywords(cls, s: Sequence[DDPGSettings], env: VecEnv, seeds: Sequence[int]) -> Dict[str, Any]:
+        """Constructor keywords from each agent's settings (TD3 adds its own)."""
+        one = s[0]
+        return dict(noise=make_noise(s, env.num_envs, env.action_spec.dim, env.device), seeds=seeds,
+                    hidden=tuple(one.hidden), actor_lr=values(s, "actor_lr"), critic_lr=values(s, "critic_lr"),
+                    gamma=values(s, "gamma"), tau=values(s, "tau"), policy_delay=one.policy_delay,
+                    max_grad_norm=one.max_grad_norm, layer_norm=one.layer_norm)
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> torch.Tensor:
-        """Deterministic efforts ``mu(s)``: float ``[N, act_dim]``."""
-        return self.actor(obs)
+        """Deterministic efforts ``mu_k(s)``: float ``[K N, act_dim]`` for env-major ``[K N, obs_dim]``."""
+        return self.actor(by_agent(obs, self.agents)).reshape(obs.shape[0], -1)
 
     @torch.no_grad()
     def explore(self, obs: torch.Tensor, clock: torch.Tensor) -> torch.Tensor:
-        """``clamp(mu(s) + noise, -1, 1)``: float ``[N, act_dim]``."""
-        action = self.actor(obs)
+        """``clamp(mu_k(s) + noise, -1, 1)``: float ``[K N, act_dim]``."""
+        action = self.act(obs)
         return action if self.noise is None else (action + self.noise.sample()).clamp(-1.0, 1.0)
 
     def random_action(self, n: int) -> torch.Tensor:
@@ -152,23 +169,31 @@ class DDPG:
 
     @torch.no_grad()
     def td_target(self, batch: Batch) -> torch.Tensor:
-        """``y = r + gamma^m (1 - terminated) Q'(s', mu'(s'))`` (``m``: n-step horizon); truncations bootstrap."""
+        """``y = r + gamma_k^m (1 - terminated) Q'(s', mu'(s'))`` float ``[K, B]`` (``m``: n-step horizon);
+        truncations bootstrap."""
         next_q = self.critic_target(batch.next_obs, self.actor_target(batch.next_obs))
         return batch.reward + batch.discount(self.gamma) * next_q
 
     def update(self, batch: Batch, phase: int) -> Dict[str, torch.Tensor]:
-        """One critic step; with ``phase`` 1 also one actor step and the Polyak target updates."""
+        """One critic step of every agent; with ``phase`` 1 also one actor step and the Polyak target updates.
+        Detached per-agent metrics float ``[K]``."""
         td_target = self.td_target(batch)
         q_sa = self.critic(batch.obs, batch.action)
-        critic_loss = F.mse_loss(q_sa, td_target)
+        critic_loss = F.mse_loss(q_sa, td_target, reduction="none").mean(-1)  # [K]
         gradient_step(self.critic_optimizer, critic_loss, self.max_grad_norm)
         if phase:
-            actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean()
+            actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean(-1)
             gradient_step(self.actor_optimizer, actor_loss, self.max_grad_norm)
             self._last_actor_loss.copy_(actor_loss.detach())
             polyak_update(self._targets, self._onlines, self.tau)
         return {"losses/critic_loss": critic_loss.detach(), "losses/actor_loss": self._last_actor_loss,
-                "losses/q_values": q_sa.detach().mean()}
+                "losses/q_values": q_sa.detach().mean(-1)}
+
+    def freeze(self, stopped: torch.Tensor) -> None:
+        """Agents where bool ``stopped [K]`` is set stop learning: learning rates and Polyak factor 0."""
+        for opt in self.optimizers().values():
+            opt.freeze(stopped)
+        self.tau.mul_((~stopped).float())
 
     # ------------------------------------------------------------------ parts and state
     def modules(self) -> Dict[str, nn.Module]:
@@ -181,22 +206,24 @@ class DDPG:
         return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
 
     def persistent_tensors(self) -> Iterator[torch.Tensor]:
-        """Networks, optimizer state, the last actor loss and the noise state."""
+        """Networks, optimizer state, Polyak factors, the last actor loss and the noise state."""
         yield from module_tensors(*self.modules().values())
         for opt in self.optimizers().values():
             yield from opt.persistent_tensors()
+        yield self.tau
         yield self._last_actor_loss
         if self.noise is not None:
             yield from noise_tensors(self.noise)
 
-    def policy_module(self) -> nn.Module:
-        """Stand-alone deterministic actor (obs -> effort in ``[-1, 1]``)."""
-        return copy.deepcopy(self.actor).eval()
+    def policy_module(self, agent: int = 0) -> nn.Module:
+        """Stand-alone deterministic actor of agent ``agent`` (float ``[N, obs_dim]`` -> effort in ``[-1, 1]``)."""
+        return OneAgent(select_agent(self.actor, agent))
 
     def state_dict(self) -> Dict[str, Any]:
         """Networks, targets, optimizers and the noise state."""
         parts = {**self.modules(), **self.optimizers()}
         state: Dict[str, Any] = {name: part.state_dict() for name, part in parts.items()}
+        state["tau"] = self.tau.clone()
         if self.noise is not None and noise_tensors(self.noise):
             state["noise"] = noise_tensors(self.noise)[0].clone()
         return state
@@ -205,5 +232,19 @@ class DDPG:
         """Restore from :meth:`state_dict`."""
         for name, part in {**self.modules(), **self.optimizers()}.items():
             part.load_state_dict(state[name])
+        if "tau" in state:
+            self.tau.copy_(state["tau"])
         if "noise" in state and self.noise is not None and noise_tensors(self.noise):
-            noise_tensors(self.noise)[0].copy_(state["noise"])
+            if noise_tensors(self.noise)[0].shape == state["noise"].shape:  # per env: only for the same envs
+                noise_tensors(self.noise)[0].copy_(state["noise"])
+
+
+class OneAgent(nn.Module):
+    """One agent's stacked network as a deployable module: float ``[N, obs_dim]`` -> float ``[N, act_dim]``."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net.eval()
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.unsqueeze(0))[0]

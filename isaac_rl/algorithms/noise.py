@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import torch
+
+Scale = Union[float, torch.Tensor]  # one noise scale, or one per env (float32 [N, 1]: a population's agents differ)
 
 
 class GaussianNoise:
@@ -15,12 +17,12 @@ class GaussianNoise:
     almost greedily); the per-env scales (float32 ``[N, 1]``) are the noise's ``state``. Otherwise ``sigma_i = sigma``.
     """
 
-    def __init__(self, num_envs: int, action_dim: int, sigma: float, device: torch.device,
+    def __init__(self, num_envs: int, action_dim: int, sigma: Scale, device: torch.device,
                  sigma_min: Optional[float] = None) -> None:
         self.shape, self.sigma, self.device = (num_envs, action_dim), sigma, device
         self.sigma_min = sigma if sigma_min is None else sigma_min
         self.state: Optional[torch.Tensor] = None
-        if self.sigma_min < sigma:
+        if sigma_min is not None and bool(torch.any(torch.as_tensor(sigma_min) < torch.as_tensor(sigma))):
             self.state = self._draw(num_envs)
 
     def _draw(self, n: int) -> torch.Tensor:
@@ -44,7 +46,7 @@ class OUNoise:
     whose episode ended, so no env inherits another episode's noise.
     """
 
-    def __init__(self, num_envs: int, action_dim: int, sigma: float, device: torch.device, theta: float = 0.15,
+    def __init__(self, num_envs: int, action_dim: int, sigma: Scale, device: torch.device, theta: float = 0.15,
                  dt: float = 1e-2) -> None:
         self.state = torch.zeros((num_envs, action_dim), device=device)
         self.sigma, self.theta, self.dt = sigma, theta, dt
@@ -62,12 +64,19 @@ class OUNoise:
 Noise = Union[GaussianNoise, OUNoise]
 
 
-def make_noise(s: Any, num_envs: int, act_dim: int, device: torch.device) -> Noise:
-    """The exploration noise of checked settings ``s`` (:class:`~isaac_rl.algorithms.settings.NoiseSettings`):
-    ``noise`` (gaussian | ou), ``noise_sigma``, ``noise_sigma_min`` (Gaussian, optional) and ``ou_theta`` (OU)."""
-    if s.noise == "ou":
-        return OUNoise(num_envs, act_dim, s.noise_sigma, device, theta=s.ou_theta)
-    return GaussianNoise(num_envs, act_dim, s.noise_sigma, device, sigma_min=s.noise_sigma_min)
+def make_noise(s: Sequence[Any], num_envs: int, act_dim: int, device: torch.device) -> Noise:
+    """The exploration noise of each agent's checked settings ``s[k]``
+    (:class:`~isaac_rl.algorithms.settings.NoiseSettings`): ``noise`` (gaussian | ou), ``noise_sigma`` (per agent:
+    a float ``[K N, 1]`` scale per env when the agents differ), ``noise_sigma_min`` (Gaussian, optional) and
+    ``ou_theta`` (OU); ``num_envs`` is ``K N``, agent ``k``'s envs rows ``k N .. (k + 1) N - 1``."""
+    one, sigmas = s[0], [x.noise_sigma for x in s]
+    sigma: Scale = float(sigmas[0])
+    if len(set(sigmas)) > 1:
+        sigma = torch.tensor(sigmas, dtype=torch.float32, device=device).repeat_interleave(num_envs // len(s))
+        sigma = sigma.unsqueeze(-1)
+    if one.noise == "ou":
+        return OUNoise(num_envs, act_dim, sigma, device, theta=one.ou_theta)
+    return GaussianNoise(num_envs, act_dim, sigma, device, sigma_min=one.noise_sigma_min)
 
 
 def noise_tensors(noise: Noise) -> List[torch.Tensor]:

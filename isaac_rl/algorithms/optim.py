@@ -3,7 +3,8 @@
 Why not ``torch.optim.Adam``: in torch 2.x constructing any ``torch.optim`` optimizer imports ``torch._dynamo``,
 which costs seconds of start-up on a small CPU, as much as a CartPole training run (BENCHMARKS.md). This class does
 the same maths with the fused Adam kernel where this torch has one for the device (``torch._fused_adam_``: CUDA
-since torch 2.0, CPU since 2.4) and with the multi-tensor ``torch._foreach_*`` kernels otherwise (torch >= 1.7)::
+since torch 2.0, CPU since 2.4) for one agent, and with the multi-tensor ``torch._foreach_*`` kernels otherwise
+(torch >= 1.7; a population's per-agent learning rates, which the fused kernel cannot take)::
 
     m_t = beta1 m_{t-1} + (1 - beta1) g_t          v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
     p_t = p_{t-1} - lr * (m_t / (1 - beta1^t)) / (sqrt(v_t / (1 - beta2^t)) + eps)
@@ -18,9 +19,11 @@ While ``torch.compile`` traces a step, the multi-tensor form runs (dynamo cannot
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 import torch
+
+from isaac_rl.algorithms.networks import as_stacked
 
 
 def _tracing() -> bool:
@@ -46,22 +49,35 @@ def _has_fused_kernel(device: torch.device) -> bool:
 
 
 class Adam:
-    """Adam for the float parameters ``params`` (all on one device); ``lr`` is read from ``param_groups[0]``."""
+    """Adam for the stacked float parameters ``params`` (all on one device, each ``[K, ...]`` for ``K`` agents) with
+    one learning rate per agent: ``lr`` is a float (every agent) or ``K`` floats.
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
+    The per-agent rates live in ``lr_tensor`` (float32 ``[K]`` on the device), which :meth:`freeze` zeroes for agents
+    that stop learning; a one-agent Adam reads ``param_groups[0]["lr"]`` and uses the fused kernel where it exists.
+    """
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: Union[float, Sequence[float]],
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         self.params: List[torch.nn.Parameter] = list(params)
         if not self.params:
             raise ValueError("Adam got an empty parameter list")
-        if not lr > 0.0:
-            raise ValueError(f"Adam learning rate must be > 0, got {lr}")
-        self.param_groups: List[Dict[str, Any]] = [{"params": self.params, "lr": float(lr)}]
+        rates = [float(r) for r in (lr if isinstance(lr, (list, tuple)) else [lr] * self.params[0].shape[0])]
+        if not all(r > 0.0 for r in rates) or len(rates) != self.params[0].shape[0]:
+            raise ValueError(f"Adam needs one learning rate > 0 per agent ({self.params[0].shape[0]}), got {lr}")
+        self.param_groups: List[Dict[str, Any]] = [{"params": self.params, "lr": rates[0]}]
+        self.rates = rates  # host floats, exact (checkpoints); lr_tensor is their device copy, 0 where frozen
         self.beta1, self.beta2, self.eps = betas[0], betas[1], eps
         device = self.params[0].device
+        self.lr_tensor = torch.tensor(rates, dtype=torch.float32, device=device)
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.fused = _has_fused_kernel(device)
+        self.fused = len(rates) == 1 and _has_fused_kernel(device)
         self._step_tensor = torch.zeros((), device=device)
+
+    def freeze(self, stopped: torch.Tensor) -> None:
+        """Learning rate 0 for the agents where bool ``stopped [K]`` is set: their parameters stop changing (a
+        checkpoint keeps the rates; the trainer freezes again on resume)."""
+        self.lr_tensor.mul_((~stopped).to(self.lr_tensor.dtype))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop (or zero) the gradients."""
@@ -77,13 +93,13 @@ class Adam:
         idx = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not idx:
             return
-        lr = float(self.param_groups[0]["lr"])
         params = [self.params[i] for i in idx]
         grads = [self.params[i].grad for i in idx]
         m = [self.exp_avg[i] for i in idx]
         v = [self.exp_avg_sq[i] for i in idx]
         step = self._step_tensor.add_(1.0)  # the kernels read the already-incremented step
         if self.fused and not _tracing():
+            lr = float(self.param_groups[0]["lr"])
             torch._fused_adam_(params, grads, m, v, [], [step] * len(idx), lr=lr, beta1=self.beta1,
                                beta2=self.beta2, weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
             return
@@ -91,15 +107,14 @@ class Adam:
         torch._foreach_add_(m, grads, alpha=1.0 - self.beta1)
         torch._foreach_mul_(v, self.beta2)
         torch._foreach_addcmul_(v, grads, grads, value=1.0 - self.beta2)
-        # Bias corrections as 0-d device tensors: p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-        n = len(params)
-        neg_step_size = (torch.pow(self.beta1, step) - 1.0) / lr  # = -(1 - beta1^t) / lr, the reciprocal step
+        # p -= lr_k / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps), with agent k's rate lr_k
+        neg_step = -self.lr_tensor / (1.0 - torch.pow(self.beta1, step))  # [K]
         bias2_sqrt = torch.sqrt(1.0 - torch.pow(self.beta2, step))
         denom = torch._foreach_sqrt(v)
-        torch._foreach_div_(denom, [bias2_sqrt] * n)
+        torch._foreach_div_(denom, [bias2_sqrt] * len(params))
         torch._foreach_add_(denom, self.eps)
-        torch._foreach_mul_(denom, [neg_step_size] * n)
-        torch._foreach_addcdiv_(params, m, denom)
+        scaled = torch._foreach_mul(m, [neg_step.view((-1,) + (1,) * (p.dim() - 1)) for p in params])
+        torch._foreach_addcdiv_(params, scaled, denom)
 
     @property
     def steps(self) -> int:
@@ -108,18 +123,22 @@ class Adam:
 
     def persistent_tensors(self) -> List[torch.Tensor]:
         """Moments and step counter: what ``step`` changes in place besides the parameters."""
-        return self.exp_avg + self.exp_avg_sq + [self._step_tensor]
+        return self.exp_avg + self.exp_avg_sq + [self._step_tensor, self.lr_tensor]
 
     def state_dict(self) -> Dict[str, Any]:
-        """Moments, step count and learning rate (tensors cloned)."""
-        return {"steps": self.steps, "lr": self.param_groups[0]["lr"],
+        """Moments, step count and learning rate(s) (a float for one agent, else ``K`` floats; tensors cloned)."""
+        rates = self.rates
+        return {"steps": self.steps, "lr": rates[0] if len(rates) == 1 else list(rates),
                 "exp_avg": [t.clone() for t in self.exp_avg], "exp_avg_sq": [t.clone() for t in self.exp_avg_sq]}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict`."""
+        """Restore from :meth:`state_dict` (also of the earlier unstacked one-agent layout)."""
         if len(state["exp_avg"]) != len(self.params):
             raise ValueError(f"optimizer state has {len(state['exp_avg'])} tensors; this Adam has {len(self.params)}")
-        self.param_groups[0]["lr"] = float(state["lr"])
+        rates = state["lr"] if isinstance(state["lr"], (list, tuple)) else [state["lr"]] * len(self.lr_tensor)
+        self.rates = [float(r) for r in rates]
+        self.lr_tensor.copy_(torch.tensor(self.rates))  # frozen agents: the trainer freezes them again
+        self.param_groups[0]["lr"] = self.rates[0]
         for dst, src in zip(self.exp_avg + self.exp_avg_sq, list(state["exp_avg"]) + list(state["exp_avg_sq"])):
-            dst.copy_(src)
+            dst.copy_(as_stacked(src, dst))
         self._step_tensor.fill_(float(state["steps"]))

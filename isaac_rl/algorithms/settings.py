@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import ClassVar, List, Optional, Tuple
 
 from isaac_rl.core.settings import is_int, is_num, need
 
@@ -21,6 +21,8 @@ class AlgoSettings:
         max_grad_norm: Gradient clipping norm (0 disables).
         layer_norm: LayerNorm in the hidden layers of the Q-networks (steady TD learning at high learning rates).
     """
+
+    PER_AGENT: ClassVar[Tuple[str, ...]] = ("gamma", "tau", "n_step")  # may differ per agent (population_vary)
 
     name: str = ""
     hidden: List[int] = field(default_factory=lambda: [64, 64])

@@ -9,7 +9,7 @@ device: DDPG with clipped double Q-learning, target policy smoothing and a delay
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,8 @@ from torch import nn
 
 from isaac_rl.algorithms.ddpg import DDPG, Critic, DDPGSettings, gradient_step
 from isaac_rl.algorithms.networks import polyak_update
-from isaac_rl.algorithms.noise import Noise, make_noise
+from isaac_rl.algorithms.dqn import PerAgent
+from isaac_rl.algorithms.noise import Noise
 from isaac_rl.core.contract import VecEnv
 from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch
@@ -40,22 +41,24 @@ class TD3Settings(DDPGSettings):
 
 
 class TwinCritic(nn.Module):
-    """Two independent ``Q(s, a)`` networks: float ``[B, obs_dim]``, ``[B, act_dim]`` -> two float ``[B]``."""
+    """Two independent ``Q(s, a)`` networks per agent: float ``[K, B, obs_dim]``, ``[K, B, act_dim]`` -> two float
+    ``[K, B]``."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device,
-                 layer_norm: bool = False) -> None:
+                 generators: Sequence[torch.Generator], layer_norm: bool = False) -> None:
         super().__init__()
-        self.q1 = Critic(obs_dim, act_dim, hidden, device, layer_norm=layer_norm)
-        self.q2 = Critic(obs_dim, act_dim, hidden, device, layer_norm=layer_norm)
+        self.q1 = Critic(obs_dim, act_dim, hidden, device, generators, layer_norm=layer_norm)
+        self.q2 = Critic(obs_dim, act_dim, hidden, device, generators, layer_norm=layer_norm)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return self.q1(obs, action), self.q2(obs, action)
 
     def td_loss(self, obs: torch.Tensor, action: torch.Tensor,
                 td_target: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``sum_i (Q_i(s, a) - y)^2`` (batch means) for float ``[B]`` targets ``y``; returns ``Q1(s, a)``, loss."""
+        """``sum_i (Q_i(s, a) - y)^2`` (batch means per agent) for float ``[K, B]`` targets ``y``; returns
+        ``Q1(s, a)`` and the per-agent loss float ``[K]``."""
         q1, q2 = self(obs, action)
-        return q1, F.mse_loss(q1, td_target) + F.mse_loss(q2, td_target)
+        return q1, (F.mse_loss(q1, td_target, reduction="none") + F.mse_loss(q2, td_target, reduction="none")).mean(-1)
 
 
 class TD3(DDPG):
@@ -72,26 +75,25 @@ class TD3(DDPG):
     critic_class = TwinCritic
 
     def __init__(self, obs_dim: int, act_dim: int, device: torch.device, noise: Optional[Noise] = None,
-                 hidden: Sequence[int] = (64, 64), actor_lr: float = 1e-3, critic_lr: float = 1e-3,
-                 gamma: float = 0.99, tau: float = 0.005, policy_delay: int = 2, target_noise: float = 0.2,
-                 target_noise_clip: float = 0.5, max_grad_norm: float = 0.0, layer_norm: bool = False) -> None:
-        super().__init__(obs_dim, act_dim, device, noise=noise, hidden=hidden, actor_lr=actor_lr,
+                 seeds: Sequence[int] = (0,), hidden: Sequence[int] = (64, 64), actor_lr: PerAgent = 1e-3,
+                 critic_lr: PerAgent = 1e-3, gamma: PerAgent = 0.99, tau: PerAgent = 0.005, policy_delay: int = 2,
+                 target_noise: float = 0.2, target_noise_clip: float = 0.5, max_grad_norm: float = 0.0,
+                 layer_norm: bool = False) -> None:
+        super().__init__(obs_dim, act_dim, device, noise=noise, seeds=seeds, hidden=hidden, actor_lr=actor_lr,
                          critic_lr=critic_lr, gamma=gamma, tau=tau, policy_delay=policy_delay,
                          max_grad_norm=max_grad_norm, layer_norm=layer_norm)
         self.target_noise, self.target_noise_clip = target_noise, target_noise_clip
 
     @classmethod
-    def from_config(cls, s: TD3Settings, env: VecEnv) -> "TD3":  # type: ignore[override]
-        """From checked settings for ``env``."""
-        act_dim = env.action_spec.dim
-        return cls(env.obs_dim, act_dim, env.device, noise=make_noise(s, env.num_envs, act_dim, env.device),
-                   hidden=tuple(s.hidden), actor_lr=s.actor_lr, critic_lr=s.critic_lr, gamma=s.gamma, tau=s.tau,
-                   policy_delay=s.policy_delay, target_noise=s.target_noise, target_noise_clip=s.target_noise_clip,
-                   max_grad_norm=s.max_grad_norm, layer_norm=s.layer_norm)
+    def keywords(cls, s: Sequence[TD3Settings], env: VecEnv, seeds: Sequence[int]) -> Dict[str, Any]:
+        """DDPG's keywords plus target policy smoothing (shared by the agents)."""
+        return dict(super().keywords(s, env, seeds), target_noise=s[0].target_noise,
+                    target_noise_clip=s[0].target_noise_clip)
 
     @torch.no_grad()
     def td_target(self, batch: Batch) -> torch.Tensor:
-        """``y = r + gamma^m (1 - terminated) min_i Q_i'(s', a')`` with the smoothed target action ``a'``."""
+        """``y = r + gamma_k^m (1 - terminated) min_i Q_i'(s', a')`` float ``[K, B]`` with the smoothed target action
+        ``a'``."""
         next_action = self.actor_target(batch.next_obs)
         smoothing = (torch.randn_like(next_action) * self.target_noise).clamp(-self.target_noise_clip,
                                                                               self.target_noise_clip)
@@ -104,9 +106,9 @@ class TD3(DDPG):
         q1, critic_loss = self.critic.td_loss(batch.obs, batch.action, self.td_target(batch))
         gradient_step(self.critic_optimizer, critic_loss, self.max_grad_norm)
         if phase:
-            actor_loss = -self.critic.q1(batch.obs, self.actor(batch.obs)).mean()
+            actor_loss = -self.critic.q1(batch.obs, self.actor(batch.obs)).mean(-1)
             gradient_step(self.actor_optimizer, actor_loss, self.max_grad_norm)
             self._last_actor_loss.copy_(actor_loss.detach())
             polyak_update(self._targets, self._onlines, self.tau)
         return {"losses/critic_loss": critic_loss.detach(), "losses/actor_loss": self._last_actor_loss,
-                "losses/q_values": q1.detach().mean()}
+                "losses/q_values": q1.detach().mean(-1)}

@@ -6,7 +6,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from isaac_rl.algorithms import make_algorithm
+from isaac_rl.algorithms import agent_settings, make_algorithm
+from isaac_rl.algorithms.population import agent_dicts
+from isaac_rl.algorithms.population import agent_state as agent_state_of
 from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.app.config import resolve_cuda_graph
 from isaac_rl.core.checks import check_task
@@ -61,13 +63,25 @@ def make_env(task: Mapping[str, Any], sim: str, num_envs: int, device: str, seed
     return env
 
 
+def population_of(cfg: Mapping[str, Any]) -> Tuple[int, Dict[str, list]]:
+    """``population`` (agents) and the set ``population_vary`` lists of a resolved config (1 and none for configs
+    and checkpoints without them)."""
+    vary = {k: v for k, v in (cfg.get("population_vary") or {}).items() if v is not None}
+    return int(cfg.get("population", 1) or 1), vary
+
+
 def make_trained_algorithm(cfg: Mapping[str, Any], agent_state: Mapping[str, Any], sim: str, num_envs: int,
-                           device: str, seed: int) -> Tuple[VecEnv, Algorithm]:
-    """An env of ``num_envs`` on ``sim`` and the config's algorithm loaded with a checkpoint's ``trainer.agent``
-    state (evaluation, play, export: no training env, no replay buffer)."""
+                           device: str, seed: int, agent: int = 0) -> Tuple[VecEnv, Algorithm]:
+    """An env of ``num_envs`` on ``sim`` and agent ``agent`` of the config's algorithm, loaded with its slice of a
+    checkpoint's ``trainer.agent`` state (evaluation, play, export: no training env, no replay buffer)."""
+    population, vary = population_of(cfg)
+    if not 0 <= agent < population:
+        raise ConfigError(f"invalid config: agent={agent}; allowed: 0 to {population - 1} (the checkpoint holds a "
+                          f"population of {population})")
     env = make_env(cfg["task"], sim, num_envs, device, seed)
-    algo = make_algorithm(cfg["train"]["algo"], env)
-    algo.load_state_dict(agent_state)
+    one = agent_dicts(cfg["train"]["algo"], vary, population)[agent]
+    algo = make_algorithm(one, env)
+    algo.load_state_dict(agent_state if population == 1 else agent_state_of(agent_state, agent, population))
     return env, algo
 
 
@@ -76,6 +90,8 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
     """Everything for one run from the resolved config (``task``, ``train``, ``num_envs``, ``seed``, ``sim``,
     ``compile``, ``cuda_graph``; how they capture: :mod:`isaac_rl.runtime.capture`)."""
     seed = int(cfg["seed"]) + rank
+    population, vary = population_of(cfg)
+    seeds = [seed + k for k in range(population)]
     graphed = resolve_cuda_graph(cfg, device)
     compiled = bool(cfg.get("compile", False))
     torch.manual_seed(seed)
@@ -84,24 +100,25 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
     if unused and verbose:
         print(f"[isaac_rl] sim={cfg['sim']} takes no {', '.join('task.env.' + k for k in unused)} for task "
               f"{cfg['task']['name']}: ignored", flush=True)
-    env = make_env(cfg["task"], cfg["sim"], int(cfg["num_envs"]), device, seed, offered)
+    env = make_env(cfg["task"], cfg["sim"], population * int(cfg["num_envs"]), device, seed, offered)
     evaluation = verification = None
     tcfg = build(TrainerConfig, dict(cfg["train"]["loop"], seed=seed, compile=compiled, cuda_graph=graphed),
                  "train.loop")
     verify_episodes = tcfg.verify_episodes
     if eval_env and cfg["sim"] not in ("isaacgym", "isaaclab"):  # one simulation per process there
-        evaluation = make_env(cfg["task"], cfg["sim"], int(cfg["train"]["eval_envs"]), device, seed + 1)
+        evaluation = make_env(cfg["task"], cfg["sim"], population * int(cfg["train"]["eval_envs"]), device,
+                              seed + 1)
         if verify_episodes and rank == 0:
-            verification = make_env(cfg["task"], cfg["sim"], verify_episodes, device, seed + 2)
-    algo = make_algorithm(cfg["train"]["algo"], env)
-    buffer = ReplayBuffer(tcfg.buffer_per_env * env.num_envs, env.obs_dim, algo.action_dim, env.device,
-                          verbose=verbose)
-    n_step = int(cfg["train"]["algo"].get("n_step", 1))
+            verification = make_env(cfg["task"], cfg["sim"], population * verify_episodes, device, seed + 2)
+    algo = make_algorithm(cfg["train"]["algo"], env, seeds, vary)
+    buffer = ReplayBuffer(tcfg.buffer_per_env * int(cfg["num_envs"]), env.obs_dim, algo.action_dim, env.device,
+                          verbose=verbose, agents=population)
+    agents = agent_settings(cfg["train"]["algo"], vary, population)
+    n_steps, gammas = [int(a.n_step) for a in agents], [float(a.gamma) for a in agents]
     nstep = None
-    if n_step > 1:
+    if max(n_steps) > 1:
         action_shape = () if algo.action_dim == 0 else (algo.action_dim,)
-        nstep = NStepWindow(n_step, float(cfg["train"]["algo"]["gamma"]), env.num_envs, env.obs_dim, action_shape,
-                            env.device)
+        nstep = NStepWindow(n_steps, gammas, env.num_envs, env.obs_dim, action_shape, env.device)
     trainer = OffPolicyTrainer(env, algo, buffer, tcfg, eval_env=evaluation, is_main=rank == 0, nstep=nstep,
                                verify_env=verification, **callbacks)
     return trainer, env, evaluation

@@ -21,7 +21,7 @@ from isaac_rl.core.errors import CheckpointError, ConfigError, DivergedError
 # Settings a resumed run may change: how long and how it runs, where it logs. Any other difference (task, physics,
 # algorithm, network, num_envs, buffer) cannot apply to a checkpoint's state and is refused.
 RESUMABLE_CHANGES = (
-    "experiment", "train_dir", "checkpoint", "resume", "overwrite", "debug", "test", "max_iterations",
+    "experiment", "train_dir", "checkpoint", "resume", "overwrite", "debug", "test", "agent", "max_iterations",
     "train.loop.max_iterations", "train.loop.log_interval", "train.loop.eval_interval", "train.loop.eval_target",
     "train.loop.eval_early_out", "train.loop.checkpoint_interval", "train.loop.verify_episodes", "train.eval_envs",
     "num_envs_given",
@@ -152,6 +152,9 @@ def _fill_defaults(cfg: Dict[str, Any]) -> None:
     lacks mean their defaults), so that it compares equal to the same run's config now; the removed ``task_name``
     (a copy of ``task.name``) goes. A config these dataclasses refuse is left as it is (and then compared as is)."""
     cfg.pop("task_name", None)
+    cfg.setdefault("population", 1)  # one agent before populations existed
+    cfg["population_vary"] = {k: v for k, v in (cfg.get("population_vary") or {}).items() if v is not None}
+    cfg.setdefault("agent", 0)
     train = cfg.get("train")
     if not isinstance(train, dict):
         return
@@ -179,13 +182,8 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any],
     """``(key, old value, new value)`` for every dotted key whose value differs (``only``: just those keys)."""
     a, b = flatten(old), flatten(new)
     keys = sorted(set(a) | set(b)) if only is None else list(only)
-    missing = object()
-    diff = []
-    for key in keys:
-        x, y = a.get(key, missing), b.get(key, missing)
-        if x != y:
-            diff.append((key, None if x is missing else x, None if y is missing else y))
-    return diff
+    # A key one side lacks compares as null (an unset population_vary entry, a default recorded as null).
+    return [(key, a.get(key), b.get(key)) for key in keys if a.get(key) != b.get(key)]
 
 
 def save_checked(obj: Dict[str, Any], path: str) -> None:

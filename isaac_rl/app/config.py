@@ -8,7 +8,7 @@ import os
 import re
 from typing import Any, Dict, Mapping
 
-from isaac_rl.algorithms import settings_dict
+from isaac_rl.algorithms import agent_settings, settings_dict
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import build, is_int, is_num, need
 from isaac_rl.runtime.trainer import TrainerConfig
@@ -54,6 +54,8 @@ def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
         train["eval_envs"] = cfg["num_eval_envs"]
     train["loop"] = loop
     cfg["train"] = train
+    cfg["population"] = cfg.get("population", 1)
+    cfg["population_vary"] = {k: v for k, v in (cfg.get("population_vary") or {}).items() if v is not None}
     validate(cfg)
     # Every default filled in from the settings dataclasses (the one source of defaults): what config.yaml records.
     train["algo"] = settings_dict(train["algo"])
@@ -135,6 +137,18 @@ def validate(cfg: Mapping[str, Any]) -> None:
         need(key not in loop, f"train.loop.{key}", loop.get(key), f"nothing here: set the top-level key {key}")
     build(TrainerConfig, loop, "train.loop")
     settings_dict(train["algo"])
+    _validate_population(cfg)
+
+
+def _validate_population(cfg: Mapping[str, Any]) -> None:
+    """``population``, ``population_vary`` (each agent's values checked like ``train.algo``'s) and ``agent``."""
+    population = cfg.get("population", 1)
+    agent_settings(cfg["train"]["algo"], cfg.get("population_vary") or {}, population)
+    if population > 1:
+        need(not cfg.get("multi_gpu", False), "multi_gpu", True, "False with population > 1 (a population runs "
+             "in one process on one device)")
+    agent = cfg.get("agent", 0)
+    need(is_int(agent) and 0 <= agent, "agent", agent, "an integer >= 0 (an agent of a population checkpoint)")
 
 
 def _validate_task_env(env: Mapping[str, Any]) -> None:

@@ -28,6 +28,8 @@ def parse(argv=None) -> argparse.Namespace:  # type: ignore[no-untyped-def]
                    help="backend to play on; default: the one it was trained on")
     p.add_argument("--device", default="cpu", help="torch device; default cpu")
     p.add_argument("--seed", type=int, default=0, help="seed of the episodes' initial states")
+    p.add_argument("--agent", type=int, default=0, help="which agent of a population checkpoint (nn/last.pt of a "
+                   "population=K run); default 0")
     p.add_argument("--gif", default="", help="write a GIF of one episode here (torch backend tasks)")
     p.add_argument("--gif-steps", type=int, default=500, help="at most this many GIF or video steps; default 500")
     p.add_argument("--video", default="", help="write an MP4 of one episode here (GIF beside it without "
@@ -40,6 +42,8 @@ def parse(argv=None) -> argparse.Namespace:  # type: ignore[no-untyped-def]
     args = p.parse_args(argv)
     if args.episodes < 1:
         p.error(f"--episodes must be >= 1, got {args.episodes}")
+    if args.agent < 0:
+        p.error(f"--agent must be >= 0, got {args.agent}")
     if args.gif_steps < 1:
         p.error(f"--gif-steps must be >= 1, got {args.gif_steps}")
     if not os.path.isfile(args.checkpoint):
@@ -50,8 +54,10 @@ def parse(argv=None) -> argparse.Namespace:  # type: ignore[no-untyped-def]
 def main(argv=None) -> int:  # type: ignore[no-untyped-def]
     args = parse(argv)
 
+    from isaac_rl.algorithms.population import agent_state
     from isaac_rl.app import checkpoint
     from isaac_rl.app.build import make_trained_algorithm
+    from isaac_rl.app.population import agent_config
     from isaac_rl.runtime.evaluate import evaluate
     from isaac_rl.tools.export import deploy_sidecar, export_onnx, export_program, export_torchscript, policy_module
 
@@ -60,9 +66,13 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
     cfg = state["config"]
     sim = args.sim or cfg["sim"]
 
-    env, algo = make_trained_algorithm(cfg, state["trainer"]["agent"], sim, args.episodes, args.device, args.seed)
+    env, algo = make_trained_algorithm(cfg, state["trainer"]["agent"], sim, args.episodes, args.device, args.seed,
+                                       agent=args.agent)
+    if cfg["population"] > 1:  # the sidecar records the agent's own settings and seed
+        cfg = agent_config(cfg, args.agent)
+        state["trainer"]["agent"] = agent_state(state["trainer"]["agent"], args.agent, state["config"]["population"])
     result = evaluate(env, algo.act, seed=args.seed)
-    result.update(episodes=args.episodes, sim=sim, task=cfg["task"]["name"])
+    result.update(episodes=args.episodes, sim=sim, task=cfg["task"]["name"], agent=args.agent)
     example = env.reset(args.seed)
     if exporting:
         module = policy_module(algo).to(args.device)

@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional
 import torch
 import yaml
 
-from isaac_rl.app import checkpoint
+from isaac_rl.app import checkpoint, population
 from isaac_rl.app import run_dir as folders
 from isaac_rl.app.build import make_env, make_trained_algorithm, make_trainer, resolve_device
 from isaac_rl.app.config import resolve, resolve_cuda_graph
@@ -58,8 +58,10 @@ def _test(cfg: Dict[str, Any], device: str) -> int:
     # per process, which then serves num_envs episodes as during training.
     given = cfg.get("num_envs_given", False) or cfg["sim"] in ("isaacgym", "isaaclab")
     n = cfg["num_envs"] if given else cfg["train"]["eval_envs"]
-    agent_state = checkpoint.read(cfg["checkpoint"], device, "test", cfg)["trainer"]["agent"]
-    env, algo = make_trained_algorithm(cfg, agent_state, cfg["sim"], int(n), device, int(cfg["seed"]))
+    state = checkpoint.read(cfg["checkpoint"], device, "test", cfg)
+    trained = dict(cfg, population=state["config"]["population"], population_vary=state["config"]["population_vary"])
+    env, algo = make_trained_algorithm(trained, state["trainer"]["agent"], cfg["sim"], int(n), device,
+                                       int(cfg["seed"]), agent=int(cfg["agent"]))
     result = evaluate(env, algo.act, seed=cfg["seed"])
     result["eval/episodes"] = float(env.num_envs)
     env.close()
@@ -97,6 +99,21 @@ def main(raw_cfg: Dict[str, Any]) -> int:
         stop.restore()
 
 
+def _population_outputs(cfg: Dict[str, Any], trainer: OffPolicyTrainer, summary: Dict[str, Any],
+                        run_dir: str) -> None:
+    """A population's summary statistics, ``population.json``, ``nn/agent<k>.pt`` and ``population.png``."""
+    population.summarize(summary, cfg)
+    try:
+        population.save_agents(trainer.algo.state_dict(), trainer.iteration, cfg, os.path.join(run_dir, "nn"),
+                               summary["agents"])
+        with open(os.path.join(run_dir, "population.json"), "w") as f:
+            json.dump(summary, f, indent=1)
+    except OSError as err:
+        raise RunDirError(f"could not write the population results in {run_dir}: {err.strerror or err}") from None
+    population.plot_population(os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "population.png"),
+                               trainer.agents, trainer.cfg.eval_target)
+
+
 class VideoRecorder:
     """``capture_video=True``: one episode of the deterministic policy in a 1-env torch twin of the task, headless,
     written to ``<run>/videos/step_<env step>.mp4`` (GIF without an encoder) and logged to wandb when active."""
@@ -109,7 +126,8 @@ class VideoRecorder:
     def __call__(self, trainer: OffPolicyTrainer) -> None:
         folder = os.path.join(self.folder, "videos")
         os.makedirs(folder, exist_ok=True)
-        frames = rollout_frames(self.env, self.task, trainer.algo.act, max_steps=self.steps, seed=trainer.iteration)
+        policy = trainer.algo.policy_module(0) if trainer.agents > 1 else trainer.algo.act  # agent 0 of a population
+        frames = rollout_frames(self.env, self.task, policy, max_steps=self.steps, seed=trainer.iteration)
         path = write_video(frames, os.path.join(folder, f"step_{trainer.env_steps:012d}.mp4"))
         if self.wandb_run is not None:
             import wandb
@@ -196,6 +214,8 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
         env.close()
         distributed.teardown(clean)
     summary.update(run_dir=run_dir, rank=dist_info.rank, param_checksum=distributed.parameter_checksum(nets))
+    if trainer.agents > 1 and dist_info.is_main:
+        _population_outputs(cfg, trainer, summary, run_dir)
     # The summary line as one write of its own: under torchrun the ranks share one stdout pipe, and print() writes
     # the text and the newline separately when stdout is unbuffered (PYTHONUNBUFFERED=1), so two ranks' summaries
     # interleaved on one line; a pipe write of <= 4 KiB is atomic.

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Mapping, Optional
 from isaac_rl.app import checkpoint
 from isaac_rl.core.errors import ConfigError, RunDirError
 
-RESULT_FILES = ("config.yaml", "metrics.jsonl", "wandb_id.txt", "history.jsonl")
+RESULT_FILES = ("config.yaml", "metrics.jsonl", "wandb_id.txt", "history.jsonl", "population.json",
+                "population.png")
 RESULT_DIRS = ("nn", "summaries", "wandb", "videos")
 
 

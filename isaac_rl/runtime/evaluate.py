@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+import math
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -23,13 +24,19 @@ class Evaluator:
 
     Per-env first-episode sums live in persistent device tensors (float ``[N]`` return and length, float ``[N]``
     ``alive`` = first episode not yet ended) that a chunk updates in place: each step adds ``reward * alive``.
+
+    With ``groups = K`` (a population: agent ``k`` acts in the ``k``-th env-major block of ``N / K`` envs) it also
+    keeps each group's statistics in :attr:`per_group` and cuts short only once no group still in question (``active``)
+    can reach ``target``.
     """
 
-    def __init__(self, env: VecEnv, policy: Policy, check_every: int = 25, cuda_graph: bool = False) -> None:
+    def __init__(self, env: VecEnv, policy: Policy, check_every: int = 25, cuda_graph: bool = False,
+                 groups: int = 1) -> None:
         if check_every < 1:
             raise ValueError(f"check_every must be >= 1, got {check_every}")
         n, device = env.num_envs, env.device
-        self.env, self.policy, self.check_every = env, policy, check_every
+        self.env, self.policy, self.check_every, self.groups = env, policy, check_every, groups
+        self.per_group: Dict[str, List[float]] = {}
         self.obs: Optional[torch.Tensor] = None  # [N, obs_dim] in the env's dtype, allocated by the first reset
         self.final_ret, self.final_len = torch.zeros(n, device=device), torch.zeros(n, device=device)
         self.alive = torch.ones(n, device=device)
@@ -53,7 +60,8 @@ class Evaluator:
             self.obs.copy_(out.obs)
 
     @torch.no_grad()
-    def __call__(self, seed: Optional[int] = None, target: Optional[float] = None) -> Dict[str, float]:
+    def __call__(self, seed: Optional[int] = None, target: Optional[float] = None,
+                 active: Optional[Sequence[bool]] = None) -> Dict[str, float]:
         """Run until every env has ended one episode. Returns host floats: mean/std/min of the ``N`` episode returns
         and their mean length.
 
@@ -62,7 +70,8 @@ class Evaluator:
         more, even if every unfinished episode earned ``reward_max`` on each of its remaining steps. That result has
         ``eval/complete = 0`` and ``eval/return_bound`` (that optimistic mean, below ``target``) instead of the
         episode statistics, which are unknown. A policy far from the target then costs a few dozen steps instead of
-        hundreds.
+        hundreds. ``active`` (one flag per group): only these groups count for the early out and for the end
+        (the other groups' statistics in :attr:`per_group` may then cover unfinished episodes).
         """
         env, limit = self.env, self.env.max_episode_steps
         reward_max = getattr(env, "reward_max", None) if target is not None else None
@@ -74,22 +83,35 @@ class Evaluator:
         self.final_ret.zero_()
         self.final_len.zero_()
         self.alive.fill_(1.0)
+        watch = None  # groups in question only: a solved agent's episodes may go on
+        if active is not None and not all(active):
+            watch = torch.tensor([float(bool(a)) for a in active], device=self.alive.device).unsqueeze(-1)
         for t in range(self.check_every, limit + 1, self.check_every):
             self._chunk()
-            if not bool(self.alive.any()):
+            alive = self.alive if watch is None else self.alive.view(self.groups, -1) * watch
+            if not bool(alive.any()):
                 break
             if reward_max is not None and target is not None:
                 # Finished episodes count as they ended; unfinished ones at best earn reward_max until the limit.
-                bound = float((self.final_ret + self.alive * reward_max * (limit - self.final_len)).mean())
-                if bound < target:
-                    return {"eval/complete": 0.0, "eval/return_bound": bound, "eval/steps": float(t)}
+                best = self.final_ret + self.alive * reward_max * (limit - self.final_len)
+                bounds = best.view(self.groups, -1).mean(-1).tolist()
+                reach = [b for k, b in enumerate(bounds) if active is None or active[k]]
+                if max(reach, default=-math.inf) < target:
+                    self.per_group = {"eval/return_bound": bounds}
+                    return {"eval/complete": 0.0, "eval/return_bound": float(best.mean()), "eval/steps": float(t)}
         else:  # the steps after the last check (limit not a multiple of check_every), eagerly, with no check after
             self._steps(limit % self.check_every)
-        final_ret = self.final_ret
-        stats = torch.stack((final_ret.mean(), final_ret.std(unbiased=False), final_ret.min(), self.final_len.mean()))
-        mean, std, low, mean_len = stats.tolist()
-        return {"eval/mean_return": mean, "eval/std_return": std, "eval/min_return": low,
-                "eval/mean_length": mean_len, "eval/complete": 1.0}
+        ret, length = self.final_ret.view(self.groups, -1), self.final_len.view(self.groups, -1)
+        stats = torch.stack((ret.mean(-1), ret.std(-1, unbiased=False), ret.min(-1).values, length.mean(-1),
+                             self.final_ret.mean().expand(self.groups),
+                             self.final_ret.std(unbiased=False).expand(self.groups),
+                             self.final_ret.min().expand(self.groups), self.final_len.mean().expand(self.groups)))
+        rows = stats.tolist()  # one host read
+        names = ("eval/mean_return", "eval/std_return", "eval/min_return", "eval/mean_length")
+        self.per_group = dict(zip(names, rows[:4]))
+        result = {name: row[0] for name, row in zip(names, rows[4:])}
+        result["eval/complete"] = 1.0
+        return result
 
 
 def evaluate(env: VecEnv, policy: Policy, seed: Optional[int] = None, check_every: int = 25,

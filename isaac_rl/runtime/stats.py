@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 
 
 class EpisodeStats:
-    """Per-env episode return and length on the device; sums of finished episodes read only at log time."""
+    """Per-env episode return and length on the device; each agent's sums of finished episodes (its envs are an
+    env-major block of ``num_envs / agents``) read only at log time."""
 
-    def __init__(self, num_envs: int, device: torch.device) -> None:
+    def __init__(self, num_envs: int, device: torch.device, agents: int = 1) -> None:
+        self.agents = agents
         self.ret = torch.zeros(num_envs, device=device)
         self.len = torch.zeros(num_envs, device=device)
-        self.sums = torch.zeros(3, device=device)  # finished episodes: sum of returns, sum of lengths, count
+        self.sums = torch.zeros((agents, 3), device=device)  # per agent: sum of returns, sum of lengths, count
 
     def update(self, reward: torch.Tensor, done: torch.Tensor) -> None:
         """Add one step's float ``[N]`` reward; fold the envs with bool ``[N]`` ``done`` into the sums."""
         self.ret += reward
         self.len += 1
         d = done.float()
-        self.sums += torch.stack(((self.ret * d).sum(), (self.len * d).sum(), d.sum()))
+        per_agent = torch.stack((self.ret * d, self.len * d, d)).view(3, self.agents, -1).sum(-1)  # [3, K]
+        self.sums += per_agent.t()
         self.ret *= 1.0 - d
         self.len *= 1.0 - d
 
@@ -29,13 +32,15 @@ class EpisodeStats:
         return self.ret, self.len, self.sums
 
     def flush(self) -> Dict[str, float]:
-        """One host read: mean return/length of episodes finished since the last flush (empty if none)."""
-        ret_sum, len_sum, count = self.sums.tolist()
+        """One host read: mean return/length of episodes finished since the last flush (empty if none), of all
+        agents together and, for several agents, of each (``agent<k>/charts/...``)."""
+        rows = self.sums.tolist()
         self.sums.zero_()
-        if count == 0:
-            return {}
-        return {"charts/episodic_return": ret_sum / count, "charts/episodic_length": len_sum / count,
-                "charts/episodes": count}
+        out = _means("", [sum(col) for col in zip(*rows)])
+        if self.agents > 1:
+            for k, row in enumerate(rows):
+                out.update(_means(f"agent{k}/", row))
+        return out
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
         """Running per-env return/length."""
@@ -45,4 +50,13 @@ class EpisodeStats:
         """Restore from :meth:`state_dict`."""
         self.ret.copy_(state["ret"])
         self.len.copy_(state["len"])
-        self.sums.copy_(state["sums"])
+        self.sums.copy_(state["sums"].view(self.sums.shape))
+
+
+def _means(prefix: str, row: List[float]) -> Dict[str, float]:
+    """Episode means from one row of sums (nothing when no episode finished)."""
+    ret_sum, len_sum, count = row
+    if count == 0:
+        return {}
+    return {f"{prefix}charts/episodic_return": ret_sum / count, f"{prefix}charts/episodic_length": len_sum / count,
+            f"{prefix}charts/episodes": count}

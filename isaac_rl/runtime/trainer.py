@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -116,7 +116,11 @@ class OffPolicyTrainer:
         self.eval_env, self.log, self.save, self.should_stop = eval_env, log, save, should_stop
         self.is_main, self.nstep, self.save_best, self.verify_env = is_main, nstep, save_best, verify_env
         self.hooks = list(hooks)
+        self.agents = algo.agents
+        self.agent_results: List[Dict[str, Any]] = [{"agent": k, "solved": False} for k in range(self.agents)]
+        self._stopped = torch.zeros(self.agents, dtype=torch.bool, device=env.device)  # solved agents (frozen)
         self.last_verify: Dict[str, float] = {}
+        self.last_verify_agents: List[Dict[str, float]] = []
         self._verified_at = -1  # iteration of the last verification
         self._verifier: Optional[Evaluator] = None
         self._distributed = agree is not None
@@ -126,7 +130,7 @@ class OffPolicyTrainer:
         self.iteration = 0
         self.updates = 0  # gradient steps taken: a host count, so each update's phase is known without a device read
         self.solved_at: Optional[int] = None
-        self.stats = EpisodeStats(env.num_envs, env.device)
+        self.stats = EpisodeStats(env.num_envs, env.device, self.agents)
         self.obs = env.reset(cfg.seed).clone()  # one tensor for the run, updated in place (see _store)
         self.last_eval: Dict[str, float] = {}
         self.stopped_by_signal = False
@@ -137,8 +141,23 @@ class OffPolicyTrainer:
 
     @property
     def env_steps(self) -> int:
-        """Transitions collected so far."""
+        """Transitions collected so far (all agents)."""
         return self.iteration * self.env.num_envs
+
+    @property
+    def unsolved(self) -> List[int]:
+        """Agents that have not yet met the bar (a host list)."""
+        return [k for k, r in enumerate(self.agent_results) if not r["solved"]]
+
+    def agent_metrics(self, metrics: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Per-agent float ``[K]`` metrics by logged name: the name itself for one agent, else the mean over agents
+        under the name and agent ``k``'s value under ``agent<k>/<name>`` (device tensors, 0-d)."""
+        out: Dict[str, torch.Tensor] = {}
+        for name, value in metrics.items():
+            out[name] = value.mean()
+            if self.agents > 1:
+                out.update({f"agent{k}/{name}": value[k] for k in range(self.agents)})
+        return out
 
     def _store(self, action: torch.Tensor) -> None:
         """Step the env with ``action`` (stored actions), put the transitions (n-step ones once the window is full)
@@ -222,35 +241,68 @@ class OffPolicyTrainer:
         """Evaluate the deterministic policy; with no separate eval env, evaluate on the training env and reset it."""
         if self._evaluator is None:  # built once: persistent buffers and, with cuda_graph, the recorded chunk
             env = self.eval_env if self.eval_env is not None else self.env
-            self._evaluator = Evaluator(env, self.algo.act, cuda_graph=self.cfg.cuda_graph)
+            self._evaluator = Evaluator(env, self.algo.act, cuda_graph=self.cfg.cuda_graph, groups=self.agents)
+        active = [not r["solved"] for r in self.agent_results]
         result = self._evaluator(seed=self.cfg.seed + 10_000 + self.iteration,
-                                 target=self.cfg.eval_target if self.cfg.eval_early_out else None)
+                                 target=self.cfg.eval_target if self.cfg.eval_early_out else None, active=active)
         if self.eval_env is None:
             self.obs.copy_(self.env.reset())
         self.last_eval = result
         return result
 
-    def verify(self, target: Optional[float]) -> Dict[str, float]:
+    def _per_agent(self, evaluator: Evaluator, agents: Sequence[int]) -> Dict[str, float]:
+        """An evaluation's statistics of ``agents`` (those it was run for) as ``agent<k>/<name>`` (several agents;
+        nothing for one)."""
+        if self.agents == 1:
+            return {}
+        return {f"agent{k}/{name}": vals[k] for name, vals in evaluator.per_group.items() for k in agents}
+
+    def verify(self, target: Optional[float], candidates: Optional[Sequence[int]] = None) -> Dict[str, float]:
         """Run the deterministic policy for one fresh episode in each env of the verification env (held-out seeds,
-        never used by training or evaluation); ``target``: cut short once out of reach. Returns host floats
-        ``eval/verified_mean_return``, ``eval/verified_min_return`` and ``eval/verified_episodes`` (or, cut short,
-        ``eval/verified_complete = 0`` and ``eval/verified_return_bound``)."""
+        never used by training or evaluation; ``verify_episodes`` per agent); ``target``: cut short once no agent of
+        ``candidates`` (default all) can reach it. Returns host floats ``eval/verified_mean_return``,
+        ``eval/verified_min_return`` and ``eval/verified_episodes`` (or, cut short, ``eval/verified_complete = 0`` and
+        ``eval/verified_return_bound``), of all agents' episodes together; each agent's are in
+        :attr:`last_verify_agents`."""
         env = self.verify_env or self.eval_env or self.env
         if self._verifier is None:
-            self._verifier = Evaluator(env, self.algo.act, cuda_graph=self.cfg.cuda_graph and env is not self.env)
-        raw = self._verifier(seed=self.cfg.seed + VERIFY_SEED_OFFSET + self.iteration, target=target)
+            self._verifier = Evaluator(env, self.algo.act, cuda_graph=self.cfg.cuda_graph and env is not self.env,
+                                       groups=self.agents)
+        active = None if candidates is None else [k in candidates for k in range(self.agents)]
+        raw = self._verifier(seed=self.cfg.seed + VERIFY_SEED_OFFSET + self.iteration, target=target, active=active)
         if env is self.env:
             self.obs.copy_(self.env.reset())
-        result = {"eval/verified_episodes": float(env.num_envs), "eval/verified_complete": raw["eval/complete"]}
+        per_agent = float(env.num_envs // self.agents)
+        result = {"eval/verified_episodes": per_agent, "eval/verified_complete": raw["eval/complete"]}
+        groups = self._verifier.per_group
         if raw["eval/complete"]:
             result.update({"eval/verified_mean_return": raw["eval/mean_return"],
                            "eval/verified_min_return": raw["eval/min_return"],
                            "eval/verified_std_return": raw["eval/std_return"]})
+            self.last_verify_agents = [
+                {"eval/verified_mean_return": groups["eval/mean_return"][k],
+                 "eval/verified_min_return": groups["eval/min_return"][k],
+                 "eval/verified_std_return": groups["eval/std_return"][k], "eval/verified_episodes": per_agent,
+                 "eval/verified_complete": 1.0} for k in range(self.agents)]
         else:
             result["eval/verified_return_bound"] = raw["eval/return_bound"]
+            self.last_verify_agents = [
+                {"eval/verified_return_bound": groups["eval/return_bound"][k], "eval/verified_episodes": per_agent,
+                 "eval/verified_complete": 0.0} for k in range(self.agents)]
         self._verified_at = self.iteration
         self.last_verify = result
         return result
+
+    def _verify_logged(self, target: Optional[float], candidates: Optional[Sequence[int]] = None
+                       ) -> Dict[str, float]:
+        """:meth:`verify`, with each agent's numbers as ``agent<k>/eval/...`` for several agents."""
+        result = self.verify(target, candidates)
+        if self.agents == 1:
+            return dict(result)
+        logged = {"eval/verified_episodes": result["eval/verified_episodes"]}
+        for k in range(self.agents) if candidates is None else candidates:
+            logged.update({f"agent{k}/{name}": value for name, value in self.last_verify_agents[k].items()})
+        return logged
 
     def train(self) -> Dict[str, Any]:
         """Run until ``max_iterations``, an evaluation reaching ``eval_target``, or a stop request."""
@@ -264,13 +316,14 @@ class OffPolicyTrainer:
                 now = time.perf_counter()
                 logged = self.stats.flush()
                 # One host read for the metrics and a sum of every weight: NaN/inf anywhere makes it non-finite.
-                values = torch.stack([*metrics.values(), self._weight_sum()]).tolist()
-                logged.update(zip(metrics, values))
+                named = self.agent_metrics(metrics)
+                values = torch.stack([*named.values(), self._weight_sum()]).tolist()
+                logged.update(zip(named, values))
                 logged["charts/SPS"] = (self.env_steps - last_steps) / max(now - last_t, 1e-9)
                 last_t, last_steps = now, self.env_steps
                 if self.log is not None and self.is_main:
                     self.log(logged, self.env_steps)
-                self._check_finite(dict(zip(metrics, values)), values[-1])
+                self._check_finite(dict(zip(named, values)), values[-1])
             if self._stop_requested(it):
                 self.stopped_by_signal = True
                 break
@@ -285,54 +338,92 @@ class OffPolicyTrainer:
         wall_s = time.perf_counter() - start
         checked_here = self._verified_at == self.iteration and self.last_verify.get("eval/verified_complete") == 1.0
         if self.is_main and cfg.verify_episodes and not checked_here and not self.stopped_by_signal:
-            # The policy the run stops with, verified in full (every episode to its end) for the summary.
+            # The policy the run stops with, verified in full (every episode to its end) for the summary; a solved
+            # agent keeps the verification of its solve (its weights have not changed since).
+            checked = self._verify_logged(None)
             if self.log is not None:
-                self.log(self.verify(None), self.env_steps)
-            else:
-                self.verify(None)
+                self.log(checked, self.env_steps)
+            for k in self.unsolved:
+                self.agent_results[k].update(self.last_verify_agents[k])
         if self.log is not None and self.is_main:  # one metric every run logs: the objective of a sweep (minimise)
             unsolved = 2 * cfg.max_iterations
             self.log({"eval/solved": float(self.solved_at is not None), "eval/iterations_to_solve": float(
                 self.iteration if self.solved_at is not None else unsolved)}, self.env_steps)
         if self.save is not None:
             self.save(self)
-        return {"env_steps": self.env_steps, "iterations": self.iteration, "solved_at": self.solved_at,
-                "gradient_steps": self.updates, "wall_s": wall_s,
-                "stopped_by_signal": self.stopped_by_signal, **self.last_eval, **self.last_verify}
+        summary = {"env_steps": self.env_steps, "iterations": self.iteration, "solved_at": self.solved_at,
+                   "gradient_steps": self.updates, "wall_s": wall_s, "stopped_by_signal": self.stopped_by_signal,
+                   "solved": len(self.agents_solved)}
+        if self.agents == 1:
+            summary.update({**self.last_eval, **self.last_verify})
+        else:
+            summary["agents"] = [dict(r) for r in self.agent_results]
+        return summary
+
+    @property
+    def agents_solved(self) -> List[int]:
+        """Agents that met the bar (verified when ``verify_episodes``)."""
+        return [k for k, r in enumerate(self.agent_results) if r["solved"]]
 
     def _solved(self, start: float) -> bool:
-        """Rank 0 at an evaluation iteration: evaluate, keep ``nn/best.pt``, and when the mean meets ``eval_target``
-        verify it on ``verify_episodes`` fresh episodes; True when the bar is met (and verified)."""
-        cfg = self.cfg
+        """Rank 0 at an evaluation iteration: evaluate every agent, keep ``nn/best.pt``, and verify each agent whose
+        mean meets ``eval_target`` on ``verify_episodes`` fresh episodes; an agent that passes is solved and, in a
+        population, stops learning (:meth:`Algorithm.freeze`). True once every agent is solved."""
+        cfg, evaluated = self.cfg, self.unsolved
         result = self.run_eval()
         result["eval/wall_s"] = time.perf_counter() - start
+        if self.agents > 1:  # the agents still learning, each its own (a solved agent's episodes may be unfinished)
+            result = {k: v for k, v in result.items() if k in ("eval/complete", "eval/steps", "eval/wall_s")}
+            result.update(self._per_agent(self._evaluator, evaluated))  # type: ignore[arg-type]
         if self.log is not None:
             self.log(result, self.env_steps)
         mean = result.get("eval/mean_return", -math.inf)  # absent when cut short (out of reach)
-        if mean > self.best_return:
+        if self.agents == 1 and mean > self.best_return:  # a population keeps nn/agent<k>.pt instead
             self.best_return = mean
             if self.save_best is not None:
                 self.save_best(self, result)  # refuses non-finite weights (DivergedError)
-        if cfg.eval_target is None or mean < cfg.eval_target:
+        if cfg.eval_target is None or not result["eval/complete"]:
             return False
-        verified = ""
+        means = self._evaluator.per_group["eval/mean_return"]  # type: ignore[union-attr]
+        candidates = [k for k in self.unsolved if means[k] >= cfg.eval_target]
+        if not candidates:
+            return False
+        passed, verified = candidates, [""] * self.agents
         if cfg.verify_episodes:  # the bar counts only on many fresh episodes
-            checked = self.verify(cfg.eval_target if cfg.eval_early_out else None)
+            checked = self._verify_logged(cfg.eval_target if cfg.eval_early_out else None, candidates)
             checked["eval/wall_s"] = time.perf_counter() - start
             if self.log is not None:
                 self.log(checked, self.env_steps)
             episodes = f"{checked['eval/verified_episodes']:.0f} fresh episodes"
-            if checked.get("eval/verified_mean_return", -math.inf) < cfg.eval_target:
-                shown = checked.get("eval/verified_mean_return", checked.get("eval/verified_return_bound"))
-                print(f"[isaac_rl] not verified: eval mean return {mean:.1f} >= {cfg.eval_target}, but {episodes} "
-                      f"give {'at most ' if not checked['eval/verified_complete'] else ''}{shown:.1f}; training on",
-                      flush=True)
-                return False
-            verified = (f", verified on {episodes}: mean {checked['eval/verified_mean_return']:.1f}, min "
-                        f"{checked['eval/verified_min_return']:.1f}")
-        print(f"[isaac_rl] solved: eval mean return {mean:.1f} >= {cfg.eval_target} at env step {self.env_steps:,} "
-              f"({self.updates:,} gradient steps){verified}", flush=True)
-        return True
+            passed = []
+            for k in candidates:
+                row = self.last_verify_agents[k]
+                if row.get("eval/verified_mean_return", -math.inf) < cfg.eval_target:
+                    shown = row.get("eval/verified_mean_return", row.get("eval/verified_return_bound"))
+                    print(f"[isaac_rl] not verified{self._who(k)}: eval mean return {means[k]:.1f} >= "
+                          f"{cfg.eval_target}, but {episodes} give "
+                          f"{'at most ' if not row['eval/verified_complete'] else ''}{shown:.1f}; training on",
+                          flush=True)
+                    continue
+                passed.append(k)
+                verified[k] = (f", verified on {episodes}: mean {row['eval/verified_mean_return']:.1f}, min "
+                               f"{row['eval/verified_min_return']:.1f}")
+        wall = time.perf_counter() - start
+        for k in passed:
+            self.agent_results[k].update(
+                solved=True, iterations_to_solve=self.iteration, env_steps_to_solve=self.env_steps // self.agents,
+                gradient_steps_to_solve=self.updates, wall_s_to_solve=wall, **(
+                    self.last_verify_agents[k] if cfg.verify_episodes else {}))
+            print(f"[isaac_rl] solved{self._who(k)}: eval mean return {means[k]:.1f} >= {cfg.eval_target} at env "
+                  f"step {self.env_steps // self.agents:,} ({self.updates:,} gradient steps){verified[k]}", flush=True)
+        if passed and self.agents > 1:
+            self._stopped[passed] = True
+            self.algo.freeze(self._stopped)
+        return not self.unsolved
+
+    def _who(self, k: int) -> str:
+        """`` (agent k)`` in a population's messages."""
+        return f" (agent {k})" if self.agents > 1 else ""
 
     def _weight_sum(self) -> torch.Tensor:
         """Sum of every network weight, a 0-d device tensor: finite exactly when all weights are (no host read)."""
@@ -364,7 +455,8 @@ class OffPolicyTrainer:
         state: Dict[str, Any] = {
             "iteration": self.iteration, "updates": self.updates, "obs": self.obs.clone(),
             "stats": self.stats.state_dict(), "agent": self.algo.state_dict(), "buffer": self.buffer.state_dict(),
-            "rng_cpu": torch.get_rng_state()}
+            "rng_cpu": torch.get_rng_state(), "agent_results": [dict(r) for r in self.agent_results],
+            "stopped": self._stopped.clone()}
         if self.env.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.env.device)
         if self.nstep is not None:
@@ -382,6 +474,9 @@ class OffPolicyTrainer:
         if "noise" in state and "noise" not in agent:
             agent["noise"] = state["noise"]
         self.obs.copy_(state["obs"])
+        if "agent_results" in state:
+            self.agent_results = [dict(r) for r in state["agent_results"]]
+            self._stopped.copy_(state["stopped"])
         self.stats.load_state_dict(state["stats"])
         self.algo.load_state_dict(agent)
         self.buffer.load_state_dict(state["buffer"])
@@ -392,3 +487,5 @@ class OffPolicyTrainer:
             self.nstep.load_state_dict(state["nstep"])
         if "env" in state and hasattr(self.env, "load_state_dict"):
             self.env.load_state_dict(state["env"])  # type: ignore[attr-defined]
+        if self.agents > 1:
+            self.algo.freeze(self._stopped)  # solved agents stay frozen

@@ -10,32 +10,36 @@ n-step transition ``(s_t, a_t, R, s', terminated, m)``::
 so one TD backup propagates values ``m`` steps. A window never crosses an episode end: the envs' episodes keep
 running (same-step auto-reset) and each emitted transition stops at the first end in its window. The last ``n - 1``
 transitions of every episode are emitted later with their shortened horizon ``m``, so nothing is lost. With
-``n = 1`` this is the plain one-step transition. Everything is static-shape tensor work (no host sync), and the ring
+``n = 1`` this is the plain one-step transition. A population's agents may each have their own ``n_k`` and
+``gamma_k``: the window holds ``max_k n_k`` steps and agent ``k``'s envs sum only the first ``n_k`` of them. Everything is static-shape tensor work (no host sync), and the ring
 position is a device tensor, so one traced or CUDA-graph-captured ``push`` serves every position.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
 
 class NStepWindow:
-    """Rolling ``n``-step window of ``N`` envs.
+    """Rolling ``n``-step window of ``N`` envs (env-major: ``K`` agents' envs in equal consecutive blocks).
 
     Args:
-        n: Steps per return (>= 1).
-        gamma: Discount factor.
-        num_envs, obs_dim: ``N`` and the observation width.
+        n: Steps per return (>= 1), or one per agent.
+        gamma: Discount factor, or one per agent.
+        num_envs, obs_dim: ``N`` (all agents' envs) and the observation width.
         action_shape: ``()`` for discrete (long actions) or ``(act_dim,)`` for continuous (float actions).
         device: Where the window lives.
     """
 
-    def __init__(self, n: int, gamma: float, num_envs: int, obs_dim: int, action_shape: Tuple[int, ...],
-                 device: torch.device) -> None:
-        if not isinstance(n, int) or n < 1:
+    def __init__(self, n: Union[int, Sequence[int]], gamma: Union[float, Sequence[float]], num_envs: int,
+                 obs_dim: int, action_shape: Tuple[int, ...], device: torch.device) -> None:
+        ns = list(n) if isinstance(n, (list, tuple)) else [n]
+        if not all(isinstance(k, int) and k >= 1 for k in ns):
             raise ValueError(f"n_step must be an integer >= 1, got {n!r}")
+        gammas = list(gamma) if isinstance(gamma, (list, tuple)) else [gamma] * len(ns)
+        n = max(ns)
         self.n, self.gamma, self.filled = n, gamma, 0
         self.pos = torch.zeros(1, dtype=torch.long, device=device)  # slot written next (= the oldest once full)
         f32 = dict(dtype=torch.float32, device=device)
@@ -46,7 +50,12 @@ class NStepWindow:
         self.reward = torch.zeros((n, num_envs), **f32)
         self.terminated = torch.zeros((n, num_envs), **f32)
         self.done = torch.zeros((n, num_envs), **f32)
-        self.discounts = gamma ** torch.arange(n, **f32).unsqueeze(-1)  # [n, 1]: gamma^k
+        per_env = num_envs // len(ns)
+        env_gamma = torch.tensor(gammas, **f32).repeat_interleave(per_env)  # [N]
+        env_n = torch.tensor(ns, **f32).repeat_interleave(per_env)
+        steps = torch.arange(n, **f32).unsqueeze(-1)
+        self.discounts = env_gamma ** steps  # [n, N]: gamma_k^j
+        self.within = (steps < env_n).to(torch.float32)  # [n, N]: step j counts in agent k's n_k-step return
         self._ages = torch.arange(1, n + 1, device=device)  # slot of the k-th oldest entry = (pos + 1 + k) % n
 
     def push(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
@@ -72,7 +81,7 @@ class NStepWindow:
             return obs, action, reward, next_obs, terminated.float(), torch.ones_like(reward)
         done_k = self.done.index_select(0, order)  # [n, N]
         # alive[k] = 1 while no episode end happened before step k of the window
-        alive = torch.cumprod(torch.cat((torch.ones_like(done_k[:1]), 1.0 - done_k[:-1])), dim=0)
+        alive = torch.cumprod(torch.cat((torch.ones_like(done_k[:1]), 1.0 - done_k[:-1])), dim=0) * self.within
         ret = (self.discounts * alive * self.reward.index_select(0, order)).sum(0)
         horizon = alive.sum(0)  # m in [1, n]
         last = order[(horizon.long() - 1)]  # slot of step m-1 per env  [N]

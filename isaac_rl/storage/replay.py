@@ -26,7 +26,9 @@ def free_memory_bytes(device: torch.device) -> int:
 
 
 class ReplayBuffer:
-    """Ring buffer of ``capacity`` transitions, written ``N`` at a time, sampled uniformly on the device.
+    """One ring buffer of ``capacity`` transitions per agent (``K`` agents: storage ``[K, capacity, ...]``), written
+    ``N`` per agent at a time from env-major ``[K N, ...]`` tensors, sampled uniformly per agent on the device: agent
+    ``k`` only ever samples its own transitions. The agents add together, so one pointer and size serve all.
 
     Write positions are ``(ptr + arange(N)) % capacity``; ``ptr`` and ``size`` are 0-d long tensors on the device, so
     neither ``add`` nor ``sample`` reads the device and one traced or CUDA-graph-recorded ``add``/``sample`` stays
@@ -36,39 +38,45 @@ class ReplayBuffer:
     ``len()`` is a host sync, done only at checkpoints.
 
     Args:
-        capacity: Transitions kept (>= the ``N`` of each ``add``).
+        capacity: Transitions kept per agent (>= the ``N`` of each ``add``).
         obs_dim: Observation width.
-        action_dim: 0 for discrete actions (stored as long ``[C]``), else the continuous action width.
+        action_dim: 0 for discrete actions (stored as long ``[K, C]``), else the continuous action width.
         device: Where storage and sampling live.
-        max_fraction: Refuse a buffer needing more than this fraction of the device's free memory.
+        max_fraction: Refuse buffers needing more than this fraction of the device's free memory (all agents).
+        agents: ``K``.
     """
 
     def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device,
-                 max_fraction: float = 0.9, verbose: bool = True) -> None:
+                 max_fraction: float = 0.9, verbose: bool = True, agents: int = 1) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"buffer capacity must be a positive integer of transitions, got {capacity!r}")
-        self.capacity, self.device = capacity, canonical_device(device)
-        need = capacity * self.bytes_per_transition(obs_dim, action_dim)
+        self.capacity, self.device, self.agents = capacity, canonical_device(device), agents
+        per = self.bytes_per_transition(obs_dim, action_dim)
+        need = agents * capacity * per
         free = free_memory_bytes(self.device)
         if verbose:
-            print(f"[isaac_rl] replay buffer: {capacity:,} transitions x "
-                  f"{self.bytes_per_transition(obs_dim, action_dim)} B = {need / 2**20:.1f} MiB on {self.device} "
-                  f"({free / 2**30:.1f} GiB free)")
+            times = f"{agents} agents x " if agents > 1 else ""
+            print(f"[isaac_rl] replay buffer: {times}{capacity:,} transitions x {per} B = {need / 2**20:.1f} MiB on "
+                  f"{self.device} ({free / 2**30:.1f} GiB free)")
         if need > max_fraction * free:
-            raise MemoryError(f"a replay buffer of {capacity:,} transitions (train.loop.buffer_per_env x num_envs) "
-                              f"needs {need / 2**30:.2f} GiB on {self.device} but only {free / 2**30:.2f} GiB is free; "
-                              "lower train.loop.buffer_per_env or num_envs")
+            whose = f"{agents} agents x " if agents > 1 else ""
+            raise MemoryError(f"a replay buffer of {whose}{capacity:,} transitions (population x "
+                              f"train.loop.buffer_per_env x num_envs) needs {need / 2**30:.2f} GiB on {self.device} "
+                              f"but only {free / 2**30:.2f} GiB is free; lower train.loop.buffer_per_env, num_envs "
+                              "or population")
         f32 = dict(dtype=torch.float32, device=self.device)
-        self.obs = torch.zeros((capacity, obs_dim), **f32)
-        self.next_obs = torch.zeros((capacity, obs_dim), **f32)
-        self.action = (torch.zeros(capacity, dtype=torch.long, device=self.device) if action_dim == 0
-                       else torch.zeros((capacity, action_dim), **f32))
-        self.reward = torch.zeros(capacity, **f32)
-        self.terminated = torch.zeros(capacity, **f32)
-        self.horizon = torch.ones(capacity, **f32)
+        rows = (agents, capacity)
+        self.obs = torch.zeros(rows + (obs_dim,), **f32)
+        self.next_obs = torch.zeros(rows + (obs_dim,), **f32)
+        self.action = (torch.zeros(rows, dtype=torch.long, device=self.device) if action_dim == 0
+                       else torch.zeros(rows + (action_dim,), **f32))
+        self.reward = torch.zeros(rows, **f32)
+        self.terminated = torch.zeros(rows, **f32)
+        self.horizon = torch.ones(rows, **f32)
         long0 = dict(dtype=torch.long, device=self.device)
         self._ptr, self._size = torch.zeros((), **long0), torch.zeros((), **long0)
         self._offsets: Dict[int, torch.Tensor] = {}  # arange(N) per add size, made once
+        self._row_starts = (torch.arange(agents, device=self.device) * capacity).unsqueeze(-1)  # [K, 1]
         self._fields = ("obs", "action", "reward", "next_obs", "terminated", "horizon")
 
     @staticmethod
@@ -104,9 +112,10 @@ class ReplayBuffer:
 
     def add(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
             terminated: torch.Tensor, horizon: Optional[torch.Tensor] = None) -> None:
-        """Store ``N`` transitions: obs/next_obs ``[N, obs_dim]``, action ``[N]`` or ``[N, act_dim]``, reward,
-        terminated and horizon ``[N]`` (``None``: 1-step); all on the buffer's device. No host sync."""
-        n = obs.shape[0]
+        """Store ``N`` transitions per agent from env-major ``[K N, ...]`` tensors: obs/next_obs ``[K N, obs_dim]``,
+        action ``[K N]`` or ``[K N, act_dim]``, reward, terminated and horizon ``[K N]`` (``None``: 1-step); all on
+        the buffer's device. No host sync."""
+        n = obs.shape[0] // self.agents
         if n > self.capacity:
             raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}; "
                              "train.loop.buffer_per_env must be >= 1")
@@ -117,30 +126,36 @@ class ReplayBuffer:
             offsets = self._offsets[n] = torch.arange(n, device=self.device)
         idx = torch.remainder(self._ptr + offsets, self.capacity)
         for field, value in zip(self.fields(), (obs, action, reward, next_obs, terminated, horizon)):
-            field.index_copy_(0, idx, value.to(field.dtype))
+            field.index_copy_(1, idx, value.to(field.dtype).view((self.agents, n) + field.shape[2:]))
         self._ptr.copy_(torch.remainder(self._ptr + n, self.capacity))
         self._size.clamp_(max=self.capacity - n).add_(n)
 
     def sample(self, batch_size: int) -> Batch:
-        """``batch_size`` transitions drawn uniformly with replacement on the device. No emptiness check (it would
-        read the device): the trainer adds before it samples."""
-        idx = torch.remainder(torch.randint(0, 1 << 62, (batch_size,), device=self.device), self._size)
-        return Batch(*(field[idx] for field in self.fields()))
+        """``batch_size`` transitions per agent, each agent's drawn uniformly with replacement from its own rows, on
+        the device: a :class:`Batch` of ``[K, batch_size, ...]``. No emptiness check (it would read the device): the
+        trainer adds before it samples."""
+        idx = torch.remainder(torch.randint(0, 1 << 62, (self.agents, batch_size), device=self.device), self._size)
+        flat = (idx + self._row_starts).view(-1)  # rows of the [K * capacity, ...] view
+        return Batch(*(field.view((-1,) + field.shape[2:])[flat].view(idx.shape + field.shape[2:])
+                       for field in self.fields()))
 
     def state_dict(self) -> Dict[str, Any]:
         """Stored rows and pointers; tensors only, so ``torch.load(weights_only=True)`` reads it."""
         size = self.size
-        state: Dict[str, Any] = {name: getattr(self, name)[:size].clone() for name in self._fields}
+        state: Dict[str, Any] = {name: getattr(self, name)[:, :size].clone() for name in self._fields}
         state.update(ptr=self.ptr, size=size, capacity=self.capacity)
         return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore from :meth:`state_dict` (same capacity; a sampler generator state of older checkpoints is
-        ignored: sampling now draws from torch's default generator)."""
+        ignored: sampling now draws from torch's default generator; their one-agent rows gain the agent axis)."""
         if state["capacity"] != self.capacity:
             raise ValueError(f"checkpoint buffer capacity {state['capacity']} != this buffer's {self.capacity} "
                              "(train.loop.buffer_per_env x num_envs)")
         for name in self._fields:
-            getattr(self, name)[:state["size"]].copy_(state[name])
+            rows = state[name]
+            if rows.dim() < getattr(self, name).dim():  # one-agent layout of earlier versions
+                rows = rows.unsqueeze(0)
+            getattr(self, name)[:, :state["size"]].copy_(rows)
         self._ptr.fill_(int(state["ptr"]))
         self._size.fill_(int(state["size"]))

@@ -1,4 +1,5 @@
-"""TD targets against hand computations (DQN, Double DQN, DDPG, TD3, SAC), target updates, Adam, noise."""
+"""TD targets against hand computations (DQN, Double DQN, DDPG, TD3, SAC), target updates, Adam, noise.
+Batches carry the agent axis of the stacked learners: ``[K=1, B, ...]``."""
 
 import pytest
 import torch
@@ -14,9 +15,15 @@ TWO = DiscreteEfforts((-1.0, 1.0), torch.device("cpu"))
 
 
 def _set_linear(net, weight, bias):
+    """Agent 0's first layer = nn.Linear(weight [out, in], bias [out])."""
     with torch.no_grad():
-        net[0].weight.copy_(torch.tensor(weight))
-        net[0].bias.copy_(torch.tensor(bias))
+        net[0].weight.copy_(torch.tensor(weight).t().unsqueeze(0))
+        net[0].bias.copy_(torch.tensor(bias).view(1, 1, -1))
+
+
+def _batch(*tensors, **named):
+    """A one-agent Batch from [B, ...] tensors."""
+    return Batch(*(t.unsqueeze(0) for t in tensors), **{k: v.unsqueeze(0) for k, v in named.items()})
 
 
 def _dqn(double):
@@ -26,19 +33,20 @@ def _dqn(double):
     return dqn
 
 
-BATCH = Batch(obs=torch.zeros(3, 2), action=torch.tensor([0, 1, 0]), reward=torch.tensor([1.0, -1.0, 0.5]),
-              next_obs=torch.tensor([[1.0, 3.0], [4.0, 1.0], [2.0, 2.0]]), terminated=torch.tensor([0.0, 0.0, 1.0]))
+BATCH = _batch(obs=torch.zeros(3, 2), action=torch.tensor([0, 1, 0]), reward=torch.tensor([1.0, -1.0, 0.5]),
+               next_obs=torch.tensor([[1.0, 3.0], [4.0, 1.0], [2.0, 2.0]]),
+               terminated=torch.tensor([0.0, 0.0, 1.0]))
 
 
 def test_dqn_td_target_by_hand():
     # Q'(s') = [[2, 1.5], [8, 0.5], [4, 1]] -> max = [2, 8, 4]; third transition terminated.
-    expected = torch.tensor([1.0 + 0.9 * 2.0, -1.0 + 0.9 * 8.0, 0.5])
+    expected = torch.tensor([[1.0 + 0.9 * 2.0, -1.0 + 0.9 * 8.0, 0.5]])
     assert torch.allclose(_dqn(False).td_target(BATCH), expected)
 
 
 def test_double_dqn_td_target_by_hand():
     # argmax Q(s') = [1, 0, 0 (tie -> first)]; Q'(s', a') = [1.5, 8, 4]
-    expected = torch.tensor([1.0 + 0.9 * 1.5, -1.0 + 0.9 * 8.0, 0.5])
+    expected = torch.tensor([[1.0 + 0.9 * 1.5, -1.0 + 0.9 * 8.0, 0.5]])
     assert torch.allclose(_dqn(True).td_target(BATCH), expected)
 
 
@@ -46,16 +54,22 @@ def test_ddpg_td_target_bootstraps_through_truncation_only():
     ddpg = DDPG(obs_dim=2, act_dim=1, device="cpu", hidden=(), gamma=0.5)
     _set_linear(ddpg.actor_target.net, [[0.0, 0.0]], [0.0])  # mu'(s') = tanh(0) = 0
     _set_linear(ddpg.critic_target.net, [[1.0, 1.0, 7.0]], [0.0])  # Q'(s', a) = s0 + s1 + 7 a
-    batch = BATCH._replace(action=torch.zeros(3, 1))
-    expected = torch.tensor([1.0 + 0.5 * 4.0, -1.0 + 0.5 * 5.0, 0.5])
+    batch = BATCH._replace(action=torch.zeros(1, 3, 1))
+    expected = torch.tensor([[1.0 + 0.5 * 4.0, -1.0 + 0.5 * 5.0, 0.5]])
     assert torch.allclose(ddpg.td_target(batch), expected)
 
 
 @pytest.mark.parametrize("tau", [0.0, 0.005, 1.0])
 def test_polyak_update_identity(tau):
-    target, online = [torch.full((3,), 2.0)], [torch.full((3,), 4.0)]
-    polyak_update(target, online, tau) if tau > 0 else None
-    assert torch.allclose(target[0], torch.full((3,), 2.0 * (1 - tau) + 4.0 * tau))
+    target, online = [torch.full((1, 3), 2.0)], [torch.full((1, 3), 4.0)]
+    polyak_update(target, online, torch.tensor([tau]))
+    assert torch.allclose(target[0], torch.full((1, 3), 2.0 * (1 - tau) + 4.0 * tau))
+
+
+def test_polyak_update_uses_each_agents_own_factor():
+    target, online = [torch.zeros(3, 2, 2)], [torch.ones(3, 2, 2)]
+    polyak_update(target, online, torch.tensor([0.0, 0.5, 1.0]))
+    assert target[0][:, 0, 0].tolist() == [0.0, 0.5, 1.0] and (target[0] == target[0][:, :1, :1]).all()
 
 
 def test_ou_noise_resets_per_env():
@@ -68,35 +82,74 @@ def test_ou_noise_resets_per_env():
 
 def test_nstep_td_target_discounts_by_gamma_to_the_horizon():
     dqn = DQN(2, TWO, "cpu", hidden=(4,), gamma=0.9, double_dqn=False)
-    batch = BATCH._replace(horizon=torch.tensor([3.0, 1.0, 2.0]))
+    batch = BATCH._replace(horizon=torch.tensor([[3.0, 1.0, 2.0]]))
     next_q = dqn.q_target(batch.next_obs).max(-1).values
-    expected = batch.reward + torch.tensor([0.9 ** 3, 0.9, 0.0]) * next_q
+    expected = batch.reward + torch.tensor([[0.9 ** 3, 0.9, 0.0]]) * next_q
     assert torch.allclose(dqn.td_target(batch), expected)
+
+
+def _stacked_params(agents, seed=0):
+    """A two-layer network's weights for ``agents`` agents, stacked ``[K, ...]``."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(agents, *shape, generator=g) * 0.3)
+            for shape in ((4, 32), (1, 32), (32, 3), (1, 3))]
+
+
+def _loss(params, x):
+    """Per-agent loss [K] of a ReLU MLP on x [K, B, 4]."""
+    w1, b1, w2, b2 = params
+    return torch.baddbmm(b2, torch.relu(torch.baddbmm(b1, x, w1)), w2).pow(2).mean((-1, -2))
 
 
 def test_adam_matches_torch_optim_adam():
     from isaac_rl.algorithms.optim import Adam
 
-    torch.manual_seed(0)
-    nets = [torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3)) for _ in range(3)]
-    nets[1].load_state_dict(nets[0].state_dict())
-    nets[2].load_state_dict(nets[0].state_dict())
-    ours, ours_foreach = Adam(nets[0].parameters(), 1e-2), Adam(nets[1].parameters(), 1e-2)
+    nets = [_stacked_params(1) for _ in range(3)]
+    ours, ours_foreach = Adam(nets[0], 1e-2), Adam(nets[1], 1e-2)
     ours_foreach.fused = False
-    ref = torch.optim.Adam(nets[2].parameters(), 1e-2)
-    x = torch.randn(64, 4)
+    ref = torch.optim.Adam(nets[2], 1e-2)
+    x = torch.randn(1, 64, 4)
     for _ in range(30):
         for net, opt in zip(nets, (ours, ours_foreach, ref)):
             opt.zero_grad()
-            net(x).pow(2).mean().backward()
+            _loss(net, x).sum().backward()
             opt.step()
-    for net in nets[:2]:
-        for p, q in zip(net.parameters(), nets[2].parameters()):
-            assert torch.allclose(p, q, atol=1e-6)
+    for net in nets[:2]:  # 30 steps of rate 1e-2: float32 rounding of the two kernels' orders stays below 1e-5
+        for p, q in zip(net, nets[2]):
+            assert torch.allclose(p, q, atol=1e-5)
     state = ours.state_dict()
-    again = Adam(nets[0].parameters(), 1.0)
+    again = Adam(nets[0], 1.0)
     again.load_state_dict(state)
     assert again.steps == 30 and again.param_groups[0]["lr"] == 1e-2
+
+
+def test_adam_per_agent_learning_rates_equal_one_adam_per_agent():
+    """Agent k of a stacked Adam with rates [1e-2, 3e-3] follows torch.optim.Adam at its own rate on its own slice;
+    a frozen agent (freeze) keeps its weights."""
+    from isaac_rl.algorithms.optim import Adam
+
+    stacked = _stacked_params(2)
+    singles = [[torch.nn.Parameter(p[k:k + 1].detach().clone()) for p in stacked] for k in range(2)]
+    ours = Adam(stacked, [1e-2, 3e-3])
+    refs = [torch.optim.Adam(singles[k], lr) for k, lr in enumerate((1e-2, 3e-3))]
+    x = torch.randn(2, 64, 4)
+    for _ in range(20):
+        ours.zero_grad()
+        _loss(stacked, x).sum().backward()
+        ours.step()
+        for k, ref in enumerate(refs):
+            ref.zero_grad()
+            _loss(singles[k], x[k:k + 1]).sum().backward()
+            ref.step()
+    for k in range(2):
+        for p, q in zip(stacked, singles[k]):
+            assert torch.allclose(p[k:k + 1], q, atol=1e-5)
+    before = [p.detach().clone() for p in stacked]
+    ours.freeze(torch.tensor([False, True]))
+    ours.zero_grad()
+    _loss(stacked, x).sum().backward()
+    ours.step()
+    assert all(torch.equal(p[1], b[1]) and not torch.equal(p[0], b[0]) for p, b in zip(stacked, before))
 
 
 def test_td3_td_target_takes_the_smaller_twin_and_bootstraps_through_truncation_only():
@@ -106,9 +159,9 @@ def test_td3_td_target_takes_the_smaller_twin_and_bootstraps_through_truncation_
     _set_linear(td3.actor_target.net, [[0.0, 0.0]], [0.0])  # mu'(s') = 0
     _set_linear(td3.critic_target.q1.net, [[1.0, 1.0, 7.0]], [0.0])  # Q1'(s', a) = s0 + s1 + 7 a
     _set_linear(td3.critic_target.q2.net, [[1.0, 0.0, 7.0]], [1.0])  # Q2'(s', a) = s0 + 1 + 7 a
-    batch = BATCH._replace(action=torch.zeros(3, 1))
+    batch = BATCH._replace(action=torch.zeros(1, 3, 1))
     # min(Q1', Q2') at s' = [[1, 3], [4, 1], [2, 2]]: min([4, 5, 4], [2, 5, 3]) = [2, 5, 3]; third terminated
-    expected = torch.tensor([1.0 + 0.5 * 2.0, -1.0 + 0.5 * 5.0, 0.5])
+    expected = torch.tensor([[1.0 + 0.5 * 2.0, -1.0 + 0.5 * 5.0, 0.5]])
     assert torch.allclose(td3.td_target(batch), expected)
 
 
@@ -120,8 +173,8 @@ def test_td3_target_smoothing_noise_is_clipped():
     _set_linear(td3.actor_target.net, [[0.0, 0.0]], [0.0])
     _set_linear(td3.critic_target.q1.net, [[0.0, 0.0, 1.0]], [0.0])  # Q'(s', a) = a
     _set_linear(td3.critic_target.q2.net, [[0.0, 0.0, 1.0]], [0.0])
-    batch = Batch(torch.zeros(64, 2), torch.zeros(64, 1), torch.zeros(64), torch.zeros(64, 2), torch.zeros(64))
-    assert set(td3.td_target(batch).tolist()) <= {-0.25, 0.25}
+    batch = _batch(torch.zeros(64, 2), torch.zeros(64, 1), torch.zeros(64), torch.zeros(64, 2), torch.zeros(64))
+    assert set(td3.td_target(batch).view(-1).tolist()) <= {-0.25, 0.25}
 
 
 def test_sac_log_prob_matches_torch_distributions():
@@ -132,8 +185,8 @@ def test_sac_log_prob_matches_torch_distributions():
     from isaac_rl.algorithms.sac import GaussianActor
 
     torch.manual_seed(0)
-    actor = GaussianActor(3, 2, (16,), torch.device("cpu"))
-    obs = torch.randn(256, 3)
+    actor = GaussianActor(3, 2, (16,), torch.device("cpu"), [torch.Generator().manual_seed(0)])
+    obs = torch.randn(1, 256, 3)
     torch.manual_seed(1)
     action, log_prob = actor.sample(obs)
     mean, log_std = actor(obs)
@@ -153,13 +206,13 @@ def test_sac_td_target_by_hand():
     sac = SAC(obs_dim=2, act_dim=1, device="cpu", hidden=(), gamma=0.5, init_alpha=0.1)
     _set_linear(sac.critic_target.q1.net, [[1.0, 1.0, 7.0]], [0.0])
     _set_linear(sac.critic_target.q2.net, [[1.0, 0.0, 7.0]], [1.0])
-    batch = BATCH._replace(action=torch.zeros(3, 1))
+    batch = BATCH._replace(action=torch.zeros(1, 3, 1))
     torch.manual_seed(5)
     got = sac.td_target(batch)
     torch.manual_seed(5)
     with torch.no_grad():
         a, logp = sac.actor.sample(batch.next_obs)
-        s0, s1, a0 = batch.next_obs[:, 0], batch.next_obs[:, 1], a[:, 0]
+        s0, s1, a0 = batch.next_obs[..., 0], batch.next_obs[..., 1], a[..., 0]
         soft = torch.min(s0 + s1 + 7 * a0, s0 + 1 + 7 * a0) - 0.1 * logp
     expected = batch.reward + 0.5 * (1 - batch.terminated) * soft
     assert torch.allclose(got, expected, atol=1e-6)
@@ -170,8 +223,8 @@ def test_sac_temperature_follows_the_target_entropy():
     while it is below (target +5, more than a 1-d tanh policy can reach)."""
     from isaac_rl.algorithms.sac import SAC
 
-    batch = Batch(torch.randn(64, 2), torch.rand(64, 1) * 2 - 1, torch.randn(64), torch.randn(64, 2),
-                  torch.zeros(64))
+    batch = _batch(torch.randn(64, 2), torch.rand(64, 1) * 2 - 1, torch.randn(64), torch.randn(64, 2),
+                   torch.zeros(64))
     alphas = []
     for target in (-5.0, 5.0):
         torch.manual_seed(0)

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from isaac_rl.algorithms.networks import StackedLayerNorm
 from isaac_rl.app import checkpoint
 from isaac_rl.app.build import make_trainer
 from tests.conftest import ROOT
@@ -39,7 +40,7 @@ def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo, layer_nor
 
     straight = build(cfg)
     nets = list(straight.algo.modules().values())
-    norms = [m for net in nets for m in net.modules() if isinstance(m, torch.nn.LayerNorm)]
+    norms = [m for net in nets for m in net.modules() if isinstance(m, StackedLayerNorm)]
     # DQN: Q-network and its target; DDPG: critic and its target (the actor has none)
     assert len(norms) == (2 * len(cfg["train"]["algo"]["hidden"]) if layer_norm else 0)
     straight.train()

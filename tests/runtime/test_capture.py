@@ -157,7 +157,7 @@ def test_loop_keeps_every_tensor_at_its_address():
     run(trainer, 40)
     trainer.run_eval()
     run(trainer, 5)
-    assert trainer.stats.sums[2] > 0 and trainer.updates > 0  # episodes ended, updates ran
+    assert trainer.stats.sums[0, 2] > 0 and trainer.updates > 0  # episodes ended, updates ran
     after = {name: t.data_ptr() for name, t in state_tensors(trainer).items()}
     assert [name for name in before if after[name] != before[name]] == []
 

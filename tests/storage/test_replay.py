@@ -12,11 +12,27 @@ def test_buffer_wraparound_keeps_newest_transitions():
         ids = torch.arange(4) + 4 * step
         buf.add(ids[:, None].float(), ids, ids.float(), -ids[:, None].float(), torch.zeros(4))
     assert len(buf) == 10
-    assert sorted(buf.obs[:, 0].long().tolist()) == list(range(18, 28))
-    assert torch.equal(buf.reward, buf.obs[:, 0]) and torch.equal(buf.next_obs, -buf.obs)
-    assert torch.equal(buf.action.float(), buf.obs[:, 0])
+    assert sorted(buf.obs[0, :, 0].long().tolist()) == list(range(18, 28))
+    assert torch.equal(buf.reward, buf.obs[..., 0]) and torch.equal(buf.next_obs, -buf.obs)
+    assert torch.equal(buf.action.float(), buf.obs[..., 0])
     sample = buf.sample(64)
-    assert sample.obs.min() >= 18 and torch.equal(sample.action.float(), sample.obs[:, 0])
+    assert sample.obs.shape == (1, 64, 1)
+    assert sample.obs.min() >= 18 and torch.equal(sample.action.float(), sample.obs[..., 0])
+
+
+def test_each_agent_samples_only_its_own_rows():
+    """Agents 0 and 1 add env-major blocks of 3 envs (ids < 100 and >= 100); each agent's batch holds its own only."""
+    buf = ReplayBuffer(capacity=6, obs_dim=1, action_dim=2, device=torch.device("cpu"), verbose=False, agents=2)
+    for step in range(5):
+        ids = torch.cat((torch.arange(3) + 3 * step, 100 + torch.arange(3) + 3 * step)).float()
+        buf.add(ids[:, None], ids[:, None].expand(6, 2), ids, ids[:, None], torch.zeros(6))
+    assert len(buf) == 6 and buf.obs.shape == (2, 6, 1)
+    assert sorted(buf.obs[0, :, 0].tolist()) == list(range(9, 15))
+    assert sorted(buf.obs[1, :, 0].tolist()) == [100.0 + i for i in range(9, 15)]
+    sample = buf.sample(256)
+    assert sample.obs.shape == (2, 256, 1) and sample.action.shape == (2, 256, 2)
+    assert (sample.obs[0] < 100).all() and (sample.obs[1] >= 109).all()
+    assert torch.equal(sample.reward, sample.obs[..., 0]) and torch.equal(sample.action[..., 0], sample.reward)
 
 
 def test_buffer_refuses_capacity_beyond_free_memory():

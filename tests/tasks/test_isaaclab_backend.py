@@ -57,10 +57,12 @@ def test_td_target_of_a_truncated_isaaclab_episode_bootstraps_from_its_final_obs
     torch.manual_seed(0)
     dqn = DQN(4, DiscreteEfforts((-1.0, 0.0, 1.0), torch.device("cpu")), "cpu", hidden=(8,), gamma=0.9,
               double_dqn=False)
-    batch = Batch(obs, torch.zeros(4, dtype=torch.long), out.reward, out.final_obs, out.terminated.float())
-    expected = out.reward + 0.9 * dqn.q_target(out.final_obs).max(-1).values  # bootstrap: truncation, not the end
+    batch = Batch(*(t.unsqueeze(0) for t in (obs, torch.zeros(4, dtype=torch.long), out.reward, out.final_obs,
+                                             out.terminated.float())))  # one agent: [1, B, ...]
+    final, reset = out.final_obs.unsqueeze(0), out.obs.unsqueeze(0)
+    expected = out.reward + 0.9 * dqn.q_target(final).max(-1).values  # bootstrap: truncation, not the end
     assert torch.allclose(dqn.td_target(batch), expected)
-    wrong = out.reward + 0.9 * dqn.q_target(out.obs).max(-1).values  # what training on the reset obs would give
+    wrong = out.reward + 0.9 * dqn.q_target(reset).max(-1).values  # what training on the reset obs would give
     assert not torch.allclose(dqn.td_target(batch), wrong)
 
 
