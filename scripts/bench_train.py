@@ -8,9 +8,14 @@ the seeds, the env steps and gradient steps used, the peak RSS of the process an
 transition; ``--peer`` also runs the CleanRL-style single-env DQN of ``scripts/peers/`` on CartPole-v1 in the same
 run and prints our time / its time; ``--memory`` compares the peak RSS of a run 10x longer than another.
 
+``--population`` also trains the same seeds as one ``population=K`` process (agent k = seed 1 + k) and prints its
+time from process start to the last agent's verified solve over the median single-seed time of this call, with
+both distributions of iterations to the bar (every agent must be verified-solved for the population to count).
+
     python scripts/bench_train.py                       # all cases, 5 seeds
     python scripts/bench_train.py --cases CartPole-v1/DQN --peer
     python scripts/bench_train.py --cases Pendulum/DDPG --memory
+    python scripts/bench_train.py --cases CartPole-v1/DQN,Pendulum/DDPG --population
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def timed_run(cmd: List[str], timeout: float) -> Dict[str, Any]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     solved_s: Optional[float] = None
+    solves: List[float] = []  # every solve line (a population prints one per agent)
     summary: Dict[str, Any] = {}
     bytes_per_transition = None
     lines = []
@@ -57,8 +63,9 @@ def timed_run(cmd: List[str], timeout: float) -> Dict[str, Any]:
     for line in proc.stdout:
         now = time.perf_counter() - start
         lines.append(line)
-        if solved_s is None and ("[isaac_rl] solved" in line or line.startswith("solved at")):
-            solved_s = now
+        if "[isaac_rl] solved" in line or line.startswith("solved at"):
+            solves.append(now)
+            solved_s = solves[0]
         if "summary {" in line:
             summary = json.loads(line.split("summary ", 1)[1])
         elif line.startswith("{"):
@@ -74,8 +81,9 @@ def timed_run(cmd: List[str], timeout: float) -> Dict[str, Any]:
     if status != 0 and not summary and not timed_out:  # a run given up on at the timeout counts as unsolved
         sys.stderr.write("".join(lines[-20:]))
         raise SystemExit(f"command failed: {' '.join(cmd)}")
-    return {"solved_s": solved_s, "summary": summary, "peak_rss_mib": usage.ru_maxrss / 1024,
-            "bytes_per_transition": bytes_per_transition}
+    return {"solved_s": solved_s, "last_solved_s": solves[-1] if solves else None, "summary": summary,
+            "peak_rss_mib": usage.ru_maxrss / 1024, "bytes_per_transition": bytes_per_transition,
+            "total_s": time.perf_counter() - start}
 
 
 def train_cmd(task: str, train: str, bar: Optional[float], seed: int, out: str, device: str,
@@ -113,7 +121,8 @@ def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: 
     def median(key: str) -> Any:
         return statistics.median([r["summary"][key] for r in solved]) if solved else None
 
-    return {"case": name, "bar": bar, "seeds": len(runs), "solved": len(solved),
+    return {"case": name, "bar": bar, "seeds": len(runs), "solved": len(solved), "times": times,
+            "iterations": [r["summary"].get("iterations") if r["verified"] else None for r in runs],
             "median_s": statistics.median(times), "max_s": max(times),
             "median_iterations": median("iterations"), "median_env_steps": median("env_steps"),
             "median_gradient_steps": median("gradient_steps"), "median_train_s": median("wall_s"),
@@ -123,6 +132,31 @@ def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: 
                                 default=None),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
             "bytes_per_transition": runs[0]["bytes_per_transition"]}
+
+
+def bench_population(single: Dict[str, Any], seeds: List[int], device: str, timeout: float,
+                     extra: List[str]) -> Dict[str, Any]:
+    """The seeds of ``single`` (this call's separate runs) as one population process (agent k = seed seeds[0] + k);
+    it counts as solved only when every agent's verified mean meets the bar."""
+    name = single["case"]
+    task, train, bar = CASES[name]
+    with tempfile.TemporaryDirectory() as out:
+        r = timed_run(train_cmd(task, train, bar, seeds[0], out, device, extra + [f"population={len(seeds)}"]),
+                      timeout * len(seeds))
+    agents = r["summary"].get("agents", [])
+    ok = len(agents) == len(seeds) and all(a["solved"] and a.get("eval/verified_mean_return", -math.inf) >= bar
+                                           for a in agents)
+    its = [a.get("iterations_to_solve") if a["solved"] else None for a in agents]
+    pop_s = r["last_solved_s"] if ok else float("inf")
+    ratio = pop_s / single["median_s"]
+    print(f"  {name} population of {len(seeds)}: {'all verified-solved' if ok else 'NOT all solved'} in "
+          f"{fmt(pop_s)} s from process start ({r['summary'].get('iterations')} iterations, training "
+          f"{r['summary'].get('wall_s', 0):.2f} s, peak RSS {r['peak_rss_mib']:.0f} MiB); iterations to the bar per "
+          f"agent {its} vs separate runs {single['iterations']}; "
+          f"verified means {[round(a.get('eval/verified_mean_return', -math.inf), 1) for a in agents]}", flush=True)
+    return {"case": name, "agents": len(seeds), "ok": ok, "population_s": pop_s, "single_median_s": single["median_s"],
+            "separate_total_s": sum(single["times"]), "ratio": ratio, "agent_iterations": its,
+            "single_iterations": single["iterations"]}
 
 
 def fmt(x: Any) -> str:
@@ -174,6 +208,7 @@ def main() -> None:
     p.add_argument("--peer", action="store_true", help="also run the CleanRL-style single-env DQN (CartPole-v1)")
     p.add_argument("--peer-seeds", type=int, default=1, help="seeds of the peer; default 1 (it takes minutes)")
     p.add_argument("--memory", action="store_true", help="compare peak RSS of a run and a 10x longer one")
+    p.add_argument("--population", action="store_true", help="also train the seeds as one population=K process")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides passed to every run (e.g. num_envs=64)")
     args = p.parse_args()
     cases = parse_cases(p, args.cases)
@@ -183,6 +218,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, device {args.device}"
           + (f" ({torch.cuda.get_device_name(0)})" if args.device.startswith("cuda") else ""), flush=True)
     results = [bench_case(c, seeds, args.device, args.timeout, args.overrides) for c in cases]
+    pops = [bench_population(r, seeds, args.device, args.timeout, args.overrides) for r in results] \
+        if args.population else []
     peer = bench_peer(list(range(1, args.peer_seeds + 1)), 1800) if args.peer else None
     print("\n| case | bar | verified solved | median s (process start -> verified solve) | slowest s | median "
           "training s | median iterations | median env steps | median grad steps | lowest verified mean | lowest "
@@ -199,6 +236,17 @@ def main() -> None:
         if peer is not None and r["case"] == "CartPole-v1/DQN":
             print(f"{r['case']}: ours / CleanRL-style DQN measured in this run ({peer['median_s']:.1f} s, "
                   f"{peer['solved']}/{peer['seeds']} solved) = {r['median_s'] / peer['median_s']:.3f}")
+    if pops:
+        print("\n| case | agents | population: process start -> last agent verified-solved s | median single-seed s "
+              "| separate runs, sum s | population / median single | iterations to the bar per agent | separate "
+              "runs' iterations |")
+        print("|---|---|---|---|---|---|---|---|")
+        for q in pops:
+            print(f"| {q['case']} | {q['agents']} | {fmt(q['population_s'])} | {q['single_median_s']:.2f} | "
+                  f"{fmt(q['separate_total_s'])} | {fmt(q['ratio'])} | {q['agent_iterations']} | "
+                  f"{q['single_iterations']} |")
+        for q in pops:
+            print(f"{q['case']}: population of {q['agents']} / median single seed = {fmt(q['ratio'])}")
     if args.memory:
         for c in cases:
             bench_memory(c, 300, args.device)
