@@ -19,8 +19,8 @@ from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
 from isaac_rl.algorithms.dqn import PerAgent, agent_tensor
-from isaac_rl.algorithms.networks import (agent_generators, clip_grad_norm_per_agent, mlp, polyak_update,
-                                          select_agent)
+from isaac_rl.algorithms.networks import (agent_generators, clip_grad_norm_per_agent, mlp, per_tensor,
+                                          polyak_update, select_agent)
 from isaac_rl.algorithms.noise import Noise, make_noise, noise_tensors
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
@@ -120,6 +120,7 @@ class DDPG:
         self.critic_optimizer = Adam(self.critic.parameters(), critic_lr)
         self.gamma = agent_tensor(gamma, self.agents, self.device)
         self.tau = agent_tensor(tau, self.agents, self.device).view(-1)
+        self._tau_weights = per_tensor(self.tau, self._targets)
         self.policy_delay, self.max_grad_norm = policy_delay, max_grad_norm
         self._last_actor_loss = torch.zeros(self.agents, device=self.device)
 
@@ -185,7 +186,7 @@ class DDPG:
             actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean(-1)
             gradient_step(self.actor_optimizer, actor_loss, self.max_grad_norm)
             self._last_actor_loss.copy_(actor_loss.detach())
-            polyak_update(self._targets, self._onlines, self.tau)
+            polyak_update(self._targets, self._onlines, self._tau_weights)
         return {"losses/critic_loss": critic_loss.detach(), "losses/actor_loss": self._last_actor_loss,
                 "losses/q_values": q_sa.detach().mean(-1)}
 

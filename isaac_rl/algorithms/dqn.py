@@ -21,8 +21,8 @@ from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
 from isaac_rl.algorithms.efforts import DiscreteEfforts
-from isaac_rl.algorithms.networks import (agent_generators, clip_grad_norm_per_agent, mlp, polyak_update,
-                                          select_agent)
+from isaac_rl.algorithms.networks import (agent_generators, clip_grad_norm_per_agent, mlp, per_tensor,
+                                          polyak_update, select_agent)
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
 from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_positive
@@ -122,6 +122,7 @@ class DQN:
         self.optimizer = Adam(self.q.parameters(), lr if isinstance(lr, (list, tuple)) else float(lr))
         k, dev = self.agents, self.device
         self.gamma, self.tau = agent_tensor(gamma, k, dev), agent_tensor(tau, k, dev).view(-1)
+        self._tau_weights = per_tensor(self.tau, self._targets)
         self.target_update_interval, self.double_dqn, self.max_grad_norm = target_update_interval, double_dqn, \
             max_grad_norm
         self.loss_fn = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}[loss]
@@ -203,7 +204,7 @@ class DQN:
             clip_grad_norm_per_agent(self._onlines, self.max_grad_norm)
         self.optimizer.step()
         if phase:
-            polyak_update(self._targets, self._onlines, self.tau)
+            polyak_update(self._targets, self._onlines, self._tau_weights)
         return {"losses/td_loss": td_loss.detach(), "losses/q_values": q_sa.detach().mean(-1)}
 
     def freeze(self, stopped: torch.Tensor) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +65,8 @@ class StackedLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros((agents, 1, width), device=device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight.shape[0] == 1:  # one agent: the affine fused into the LayerNorm kernel
+            return F.layer_norm(x, (self.width,), self.weight.view(-1), self.bias.view(-1), self.eps)
         return torch.addcmul(self.bias, F.layer_norm(x, (self.width,), eps=self.eps), self.weight)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -136,12 +138,18 @@ def per_agent(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
         (-1,) + (1,) * (like.dim() - 1))
 
 
+def per_tensor(tau: torch.Tensor, tensors: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+    """Views of the per-agent factors float ``tau [K]`` expanded to each stacked tensor's shape (the weights of
+    :func:`polyak_update`; made once, they follow ``tau`` as it changes in place)."""
+    return [tau.view((-1,) + (1,) * (t.dim() - 1)).expand_as(t) for t in tensors]
+
+
 @torch.no_grad()
-def polyak_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], tau: torch.Tensor) -> None:
-    """``target <- target + tau_k * (online - target)`` for every stacked tensor pair, agent ``k``'s own factor from
-    float ``tau [K]`` on the device (``lerp``: exact copy at 1, frozen at 0); one multi-tensor kernel where this torch
-    has ``torch._foreach_lerp_`` with tensor weights (>= 2.0), else one ``lerp_`` per tensor."""
-    weights = [tau.view((-1,) + (1,) * (t.dim() - 1)).expand_as(t) for t in target]
+def polyak_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor],
+                  weights: Sequence[torch.Tensor]) -> None:
+    """``target <- target + tau_k * (online - target)`` for every stacked tensor pair, agent ``k``'s own factor in
+    ``weights`` (:func:`per_tensor`; ``lerp``: exact copy at 1, frozen at 0); one multi-tensor kernel where this
+    torch has ``torch._foreach_lerp_`` with tensor weights (>= 2.0), else one ``lerp_`` per tensor."""
     if hasattr(torch, "_foreach_lerp_"):
         torch._foreach_lerp_(list(target), list(online), weights)
         return

@@ -25,7 +25,7 @@ from torch import nn
 from isaac_rl.algorithms.base import every, module_tensors
 from isaac_rl.algorithms.ddpg import gradient_step
 from isaac_rl.algorithms.dqn import PerAgent, agent_tensor
-from isaac_rl.algorithms.networks import agent_generators, as_stacked, mlp, polyak_update, select_agent
+from isaac_rl.algorithms.networks import agent_generators, as_stacked, mlp, per_tensor, polyak_update, select_agent
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
 from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_positive
@@ -154,6 +154,7 @@ class SAC:
         self.critic_optimizer = Adam(self.critic.parameters(), critic_lr)
         self.alpha_optimizer = Adam(self.temperature.parameters(), alpha_lr)
         self.gamma, self.tau = agent_tensor(gamma, k, self.device), agent_tensor(tau, k, self.device).view(-1)
+        self._tau_weights = per_tensor(self.tau, self._targets)
         self.policy_delay, self.max_grad_norm, self.autotune = policy_delay, max_grad_norm, autotune
         targets = list(target_entropy) if isinstance(target_entropy, (list, tuple)) else [target_entropy] * k
         self.target_entropy = agent_tensor([-float(act_dim) if t is None else float(t) for t in targets], k,
@@ -222,7 +223,7 @@ class SAC:
                 alpha_loss = -(log_alpha * (log_prob.detach() + self.target_entropy)).mean(-1)
                 gradient_step(self.alpha_optimizer, alpha_loss, 0.0)
                 self._last_alpha_loss.copy_(alpha_loss.detach())
-        polyak_update(self._targets, self._onlines, self.tau)
+        polyak_update(self._targets, self._onlines, self._tau_weights)
         return {"losses/critic_loss": critic_loss.detach(), "losses/actor_loss": self._last_actor_loss,
                 "losses/alpha_loss": self._last_alpha_loss, "losses/alpha": self.temperature().detach(),
                 "losses/q_values": q1.detach().mean(-1)}

@@ -109,6 +109,6 @@ class TD3(DDPG):
             actor_loss = -self.critic.q1(batch.obs, self.actor(batch.obs)).mean(-1)
             gradient_step(self.actor_optimizer, actor_loss, self.max_grad_norm)
             self._last_actor_loss.copy_(actor_loss.detach())
-            polyak_update(self._targets, self._onlines, self.tau)
+            polyak_update(self._targets, self._onlines, self._tau_weights)
         return {"losses/critic_loss": critic_loss.detach(), "losses/actor_loss": self._last_actor_loss,
                 "losses/q_values": q1.detach().mean(-1)}

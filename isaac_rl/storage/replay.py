@@ -78,6 +78,7 @@ class ReplayBuffer:
         self._offsets: Dict[int, torch.Tensor] = {}  # arange(N) per add size, made once
         self._row_starts = (torch.arange(agents, device=self.device) * capacity).unsqueeze(-1)  # [K, 1]
         self._fields = ("obs", "action", "reward", "next_obs", "terminated", "horizon")
+        self._rows = tuple(f.view((agents * capacity,) + f.shape[2:]) for f in self.fields())  # [K C, ...] views
 
     @staticmethod
     def bytes_per_transition(obs_dim: int, action_dim: int) -> int:
@@ -135,9 +136,8 @@ class ReplayBuffer:
         the device: a :class:`Batch` of ``[K, batch_size, ...]``. No emptiness check (it would read the device): the
         trainer adds before it samples."""
         idx = torch.remainder(torch.randint(0, 1 << 62, (self.agents, batch_size), device=self.device), self._size)
-        flat = (idx + self._row_starts).view(-1)  # rows of the [K * capacity, ...] view
-        return Batch(*(field.view((-1,) + field.shape[2:])[flat].view(idx.shape + field.shape[2:])
-                       for field in self.fields()))
+        rows = idx + self._row_starts  # [K, B] rows of the [K * capacity, ...] views
+        return Batch(*(field[rows] for field in self._rows))
 
     def state_dict(self) -> Dict[str, Any]:
         """Stored rows and pointers; tensors only, so ``torch.load(weights_only=True)`` reads it."""

@@ -7,7 +7,7 @@ import torch
 from isaac_rl.algorithms.ddpg import DDPG
 from isaac_rl.algorithms.dqn import DQN
 from isaac_rl.algorithms.efforts import DiscreteEfforts
-from isaac_rl.algorithms.networks import polyak_update
+from isaac_rl.algorithms.networks import per_tensor, polyak_update
 from isaac_rl.algorithms.noise import OUNoise
 from isaac_rl.core.types import Batch
 
@@ -62,13 +62,13 @@ def test_ddpg_td_target_bootstraps_through_truncation_only():
 @pytest.mark.parametrize("tau", [0.0, 0.005, 1.0])
 def test_polyak_update_identity(tau):
     target, online = [torch.full((1, 3), 2.0)], [torch.full((1, 3), 4.0)]
-    polyak_update(target, online, torch.tensor([tau]))
+    polyak_update(target, online, per_tensor(torch.tensor([tau]), target))
     assert torch.allclose(target[0], torch.full((1, 3), 2.0 * (1 - tau) + 4.0 * tau))
 
 
 def test_polyak_update_uses_each_agents_own_factor():
     target, online = [torch.zeros(3, 2, 2)], [torch.ones(3, 2, 2)]
-    polyak_update(target, online, torch.tensor([0.0, 0.5, 1.0]))
+    polyak_update(target, online, per_tensor(torch.tensor([0.0, 0.5, 1.0]), target))
     assert target[0][:, 0, 0].tolist() == [0.0, 0.5, 1.0] and (target[0] == target[0][:, :1, :1]).all()
 
 
