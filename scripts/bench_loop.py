@@ -36,11 +36,12 @@ MODES = {"eager": ["cuda_graph=False"], "compile": ["compile=True", "cuda_graph=
          "graph": ["cuda_graph=True"]}
 
 
-def build(case: str, num_envs: int, device: str, mode: str) -> Any:
-    """A trainer of the shipped config in ``mode`` (a key of MODES) whose first iteration already learns."""
+def build(case: str, num_envs: int, device: str, mode: str, population: int = 1) -> Any:
+    """A trainer of the shipped config in ``mode`` (a key of MODES) whose first iteration already learns
+    (``population`` agents of ``num_envs`` envs each)."""
     task, train, _ = CASES[case]
     overrides = MODES[mode] + [f"task={task}", f"train={train}", f"num_envs={num_envs}", f"sim_device={device}",
-                               "seed=1", "train.loop.warmup_iterations=1",
+                               "seed=1", "train.loop.warmup_iterations=1", f"population={population}",
                                f"train.loop.buffer_per_env={max(16, 100_000 // num_envs)}"]
     with initialize_config_dir(config_dir=CFG_DIR, version_base=None):
         cfg = resolve(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
@@ -64,19 +65,20 @@ def timed(trainer: Any, iterations: int, device: str) -> float:
 
 
 def bench(case: str, num_envs: int, device: str, iterations: int, rounds: int,
-          modes: List[str]) -> Dict[str, Dict[str, float]]:
-    """Per mode: env steps/s (median of ``rounds``), ratio to eager, warm-up seconds."""
+          modes: List[str], population: int = 1) -> Dict[str, Dict[str, float]]:
+    """Per mode: env steps/s of all agents together (agents x env steps per second; median of ``rounds``), ratio to
+    eager, warm-up seconds."""
     trainers, warmup = {}, {}
     if hasattr(torch, "_dynamo"):
         torch._dynamo.reset()  # a fresh trace per trainer
     for mode in modes:
-        trainers[mode] = build(case, num_envs, device, mode)
+        trainers[mode] = build(case, num_envs, device, mode, population)
         warmup[mode] = timed(trainers[mode], 12, device)  # the n-step window fills, graphs are traced/recorded
     seconds: Dict[str, List[float]] = {mode: [] for mode in modes}
     for _ in range(rounds):
         for mode in modes:
             seconds[mode].append(timed(trainers[mode], iterations, device))
-    rate = {mode: iterations * num_envs / statistics.median(s) for mode, s in seconds.items()}
+    rate = {mode: iterations * num_envs * population / statistics.median(s) for mode, s in seconds.items()}
     return {mode: {"rate": rate[mode], "ratio": rate[mode] / rate["eager"], "warmup_s": warmup[mode]}
             for mode in modes}
 
@@ -89,6 +91,8 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=20, help="iterations per timed round")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds per mode (medians)")
     p.add_argument("--threads", type=int, default=0, help="CPU intra-op threads (0: torch's default)")
+    p.add_argument("--population", type=int, default=1, help="agents per trainer (population=K; num_envs each): "
+                   "the rates are then agents x env steps per second")
     p.add_argument("--modes", default="", help=f"comma-separated, from {list(MODES)}; default eager,compile on the "
                                                 "CPU and eager,compile,graph on CUDA")
     args = p.parse_args()
@@ -106,13 +110,14 @@ def main() -> None:
     if unknown:
         p.error(f"unknown cases {unknown}; allowed: {list(CASES)}")
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"{os.cpu_count()} CPUs"
-    print(f"device={args.device} ({name}) torch={torch.__version__} threads={torch.get_num_threads()}")
+    print(f"device={args.device} ({name}) torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"population={args.population} (num_envs per agent; steps/s of all agents)")
     head = f"{'case':>16} {'num_envs':>9}" + "".join(f" {m + ' steps/s':>16}" for m in modes)
     head += "".join(f" {m + '/eager':>14}" for m in modes[1:]) + "".join(f" {'warm-up ' + m + ' s':>16}" for m in modes)
     print(head)
     for case in cases:
         for n in (int(v) for v in args.num_envs.split(",")):
-            r = bench(case, n, args.device, args.iterations, args.rounds, modes)
+            r = bench(case, n, args.device, args.iterations, args.rounds, modes, args.population)
             row = f"{case:>16} {n:>9}" + "".join(f" {r[m]['rate']:>16.3e}" for m in modes)
             row += "".join(f" {r[m]['ratio']:>14.2f}" for m in modes[1:])
             print(row + "".join(f" {r[m]['warmup_s']:>16.2f}" for m in modes), flush=True)

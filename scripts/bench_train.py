@@ -209,6 +209,8 @@ def main() -> None:
     p.add_argument("--peer-seeds", type=int, default=1, help="seeds of the peer; default 1 (it takes minutes)")
     p.add_argument("--memory", action="store_true", help="compare peak RSS of a run and a 10x longer one")
     p.add_argument("--population", action="store_true", help="also train the seeds as one population=K process")
+    p.add_argument("--agents", type=int, default=0, help="agents of the --population run (seeds 1..N); default: "
+                   "--seeds (a GPU check: --seeds 3 --agents 64)")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides passed to every run (e.g. num_envs=64)")
     args = p.parse_args()
     cases = parse_cases(p, args.cases)
@@ -218,7 +220,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, device {args.device}"
           + (f" ({torch.cuda.get_device_name(0)})" if args.device.startswith("cuda") else ""), flush=True)
     results = [bench_case(c, seeds, args.device, args.timeout, args.overrides) for c in cases]
-    pops = [bench_population(r, seeds, args.device, args.timeout, args.overrides) for r in results] \
+    agent_seeds = list(range(1, (args.agents or args.seeds) + 1))
+    pops = [bench_population(r, agent_seeds, args.device, args.timeout, args.overrides) for r in results] \
         if args.population else []
     peer = bench_peer(list(range(1, args.peer_seeds + 1)), 1800) if args.peer else None
     print("\n| case | bar | verified solved | median s (process start -> verified solve) | slowest s | median "

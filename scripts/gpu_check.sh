@@ -23,23 +23,30 @@ $PY -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -3
     > "$OUT/machine.txt" 2>&1
 
 if [ "${QUICK:-0}" = 1 ]; then  # rehearsal: one seed, small counts, short limits
-    SEEDS=1; COUNTS=256,1024; LOOP_ENVS=1024; TIMEOUT=60; CASES=CartPole-v1/DQN,Pendulum/DDPG
+    SEEDS=1; COUNTS=256,1024; LOOP_ENVS=1024; TIMEOUT=60; CASES=CartPole-v1/DQN,Pendulum/DDPG; AGENTS=2
+    POP_CASES=CartPole-v1/DQN
 else
     SEEDS=5; COUNTS=256,4096,16384,65536,262144; LOOP_ENVS=4096,65536; TIMEOUT=60
-    CASES=CartPole-v1/DQN,Pendulum/DDPG,Cartpole/DQN,Cartpole/DDPG
+    CASES=CartPole-v1/DQN,Pendulum/DDPG,Cartpole/DQN,Cartpole/DDPG; AGENTS=64; POP_CASES=Cartpole/DQN,Cartpole/DDPG
 fi
 
-# 1. CUDA tests (skipped on a CPU rehearsal; they need a device).
-timeout 300 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_capture.py tests/test_verify.py \
-    > "$OUT/cuda_tests.txt" 2>&1
+# 1. CUDA tests (skipped on a CPU rehearsal; they need a device). ~14 minutes in all below.
+timeout 200 $PY -m pytest -q -p no:cacheprovider tests/runtime/test_cuda.py tests/runtime/test_capture.py \
+    tests/runtime/test_verify.py > "$OUT/cuda_tests.txt" 2>&1
 # 2. Time to a verified solve, shipped configs, seeds 1..SEEDS.
-timeout 420 $PY scripts/bench_train.py --device "$DEVICE" --seeds "$SEEDS" --timeout "$TIMEOUT" --cases "$CASES" \
+timeout 240 $PY scripts/bench_train.py --device "$DEVICE" --seeds "$SEEDS" --timeout "$TIMEOUT" --cases "$CASES" \
     > "$OUT/bench_train.txt" 2>&1
-# 3. Whole-loop env steps/s (eager against the recorded CUDA graph on CUDA).
+# 3. Populations: AGENTS agents of the Isaac preset in one process against 3 single-agent runs, and the whole-loop
+#    throughput (agents x env steps/s) of 64 agents at 4096 envs each.
+timeout 150 $PY scripts/bench_train.py --device "$DEVICE" --seeds "$([ "${QUICK:-0}" = 1 ] && echo 1 || echo 3)" \
+    --agents "$AGENTS" --population --timeout "$TIMEOUT" --cases "$POP_CASES" > "$OUT/bench_population.txt" 2>&1
+# 4. Whole-loop env steps/s (eager against the recorded CUDA graph on CUDA), one agent and a population.
 MODES=eager; [ "${DEVICE#cuda}" != "$DEVICE" ] && MODES=eager,graph
-timeout 180 $PY scripts/bench_loop.py --device "${DEVICE%%:*}" --num-envs "$LOOP_ENVS" --modes "$MODES" \
+timeout 90 $PY scripts/bench_loop.py --device "${DEVICE%%:*}" --num-envs "$LOOP_ENVS" --modes "$MODES" \
     --cases "$CASES" > "$OUT/bench_loop.txt" 2>&1
-# 4. Scaling with num_envs (seed 1-3 where time allows), table and PNG.
-timeout 600 $PY scripts/bench_scaling.py --device "$DEVICE" --seeds "$([ "${QUICK:-0}" = 1 ] && echo 1 || echo 3)" \
+timeout 60 $PY scripts/bench_loop.py --device "${DEVICE%%:*}" --num-envs 4096 --modes "$MODES" --population \
+    "$AGENTS" --cases "$POP_CASES" > "$OUT/bench_loop_population.txt" 2>&1
+# 5. Scaling with num_envs (seed 1-3 where time allows), table and PNG.
+timeout 120 $PY scripts/bench_scaling.py --device "$DEVICE" --seeds "$([ "${QUICK:-0}" = 1 ] && echo 1 || echo 3)" \
     --num-envs "$COUNTS" --timeout "$TIMEOUT" --cases "$CASES" --png "$OUT/scaling.png" > "$OUT/bench_scaling.txt" 2>&1
 tail -n 8 "$OUT"/*.txt

@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from isaac_rl.algorithms import population as _population
 from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.algorithms.ddpg import DDPG, DDPGSettings
-from isaac_rl.algorithms import population as _population
 from isaac_rl.algorithms.dqn import DQN, DQNSettings
 from isaac_rl.algorithms.sac import SAC, SACSettings
 from isaac_rl.algorithms.settings import AlgoSettings

@@ -19,8 +19,14 @@ from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
 from isaac_rl.algorithms.dqn import PerAgent, agent_tensor
-from isaac_rl.algorithms.networks import (agent_generators, clip_grad_norm_per_agent, mlp, per_tensor,
-                                          polyak_update, select_agent)
+from isaac_rl.algorithms.networks import (
+    agent_generators,
+    clip_grad_norm_per_agent,
+    mlp,
+    per_tensor,
+    polyak_update,
+    select_agent,
+)
 from isaac_rl.algorithms.noise import Noise, make_noise, noise_tensors
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values

@@ -21,8 +21,14 @@ from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
 from isaac_rl.algorithms.efforts import DiscreteEfforts
-from isaac_rl.algorithms.networks import (agent_generators, clip_grad_norm_per_agent, mlp, per_tensor,
-                                          polyak_update, select_agent)
+from isaac_rl.algorithms.networks import (
+    agent_generators,
+    clip_grad_norm_per_agent,
+    mlp,
+    per_tensor,
+    polyak_update,
+    select_agent,
+)
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
 from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_positive

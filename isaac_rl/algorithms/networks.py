@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +18,11 @@ from torch import nn
 
 
 def agent_generators(seeds: Sequence[int]) -> list:
-    """One CPU generator per agent, seeded ``seeds[k]``: agent ``k``'s initial weights are those of a one-agent run
-    of seed ``seeds[k]``, on any device."""
-    return [torch.Generator().manual_seed(int(s)) for s in seeds]
+    """The CPU generator of each agent's initial weights: agent 0 draws from torch's default generator (which the
+    run seeded with ``seeds[0]`` just before, as a one-agent run always did, so a one-agent run's random streams are
+    those of earlier versions), agent ``k > 0`` from its own generator seeded ``seeds[k]``, which gives the weights
+    that a one-agent run of seed ``seeds[k]`` starts from."""
+    return [torch.default_generator] + [torch.Generator().manual_seed(int(s)) for s in seeds[1:]]
 
 
 def _stacked_uniform(shape: Sequence[int], bound: float, generators: Sequence[torch.Generator]) -> torch.Tensor:
@@ -132,12 +134,6 @@ def select_agent(module: nn.Module, k: int) -> nn.Module:
     return one
 
 
-def per_agent(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
-    """Per-agent scalars ``[K]`` broadcastable against a stacked tensor ``like`` (``[K, ...]``): ``[K, 1, ...]``."""
-    return torch.as_tensor(list(values), dtype=torch.float32, device=like.device).view(
-        (-1,) + (1,) * (like.dim() - 1))
-
-
 def per_tensor(tau: torch.Tensor, tensors: Sequence[torch.Tensor]) -> List[torch.Tensor]:
     """Views of the per-agent factors float ``tau [K]`` expanded to each stacked tensor's shape (the weights of
     :func:`polyak_update`; made once, they follow ``tau`` as it changes in place)."""
@@ -168,15 +164,3 @@ def clip_grad_norm_per_agent(params: Sequence[torch.Tensor], max_norm: float) ->
     coef = torch.clamp(max_norm / (squares.sqrt() + 1e-6), max=1.0)
     for g in grads:
         g.mul_(coef.view((-1,) + (1,) * (g.dim() - 1)))
-
-
-def loss_mean(per_sample: torch.Tensor) -> torch.Tensor:
-    """``sum_k mean_b loss[k, b]``: each agent's batch-mean loss, summed over agents so that one backward gives every
-    agent the gradient of its own loss (float ``[K, B]`` -> 0-d)."""
-    return per_sample.mean(-1).sum()
-
-
-def agent_mean(values: torch.Tensor, agents: Optional[int] = None) -> torch.Tensor:
-    """Per-agent mean of ``[K, ...]`` values -> float ``[K]`` (detached; logging)."""
-    v = values.detach()
-    return v.reshape(v.shape[0] if agents is None else agents, -1).float().mean(-1)

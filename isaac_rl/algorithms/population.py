@@ -9,7 +9,6 @@ shapes the kernels themselves (network widths, intervals) and is shared.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
@@ -45,14 +44,6 @@ def agent_dicts(algo: Mapping[str, Any], vary: Mapping[str, list], population: i
     return [dict(algo, **{key: values[k] for key, values in vary.items()}) for k in range(population)]
 
 
-def check_agents(settings: Sequence[Any], vary: Mapping[str, list]) -> None:
-    """Each agent's settings were checked by their dataclass; re-raise an agent's bad value naming its entry."""
-    shared = [f.name for f in dataclasses.fields(settings[0]) if f.name not in vary]
-    for s in settings[1:]:
-        for name in shared:  # by construction; a guard against a PER_AGENT list missing a key
-            assert getattr(s, name) == getattr(settings[0], name), name
-
-
 def build_agents(build_one: Any, algo: Mapping[str, Any], vary: Mapping[str, list], population: int) -> List[Any]:
     """The checked settings of every agent; a bad varied value raises ``ConfigError`` naming
     ``population_vary.<key>[k]``."""
@@ -65,7 +56,6 @@ def build_agents(build_one: Any, algo: Mapping[str, Any], vary: Mapping[str, lis
                 raise
             raise ConfigError(f"{err} (agent {k}: population_vary "
                               f"{', '.join(f'{key}[{k}]={v[k]!r}' for key, v in vary.items())})") from None
-    check_agents(out, vary)
     return out
 
 

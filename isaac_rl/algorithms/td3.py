@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.algorithms.ddpg import DDPG, Critic, DDPGSettings, gradient_step
-from isaac_rl.algorithms.networks import polyak_update
 from isaac_rl.algorithms.dqn import PerAgent
+from isaac_rl.algorithms.networks import polyak_update
 from isaac_rl.algorithms.noise import Noise
 from isaac_rl.core.contract import VecEnv
 from isaac_rl.core.settings import is_num, need

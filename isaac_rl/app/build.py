@@ -7,9 +7,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import torch
 
 from isaac_rl.algorithms import agent_settings, make_algorithm
+from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.algorithms.population import agent_dicts
 from isaac_rl.algorithms.population import agent_state as agent_state_of
-from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.app.config import resolve_cuda_graph
 from isaac_rl.core.checks import check_task
 from isaac_rl.core.contract import VecEnv, canonical_device

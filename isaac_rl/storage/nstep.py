@@ -11,8 +11,9 @@ so one TD backup propagates values ``m`` steps. A window never crosses an episod
 running (same-step auto-reset) and each emitted transition stops at the first end in its window. The last ``n - 1``
 transitions of every episode are emitted later with their shortened horizon ``m``, so nothing is lost. With
 ``n = 1`` this is the plain one-step transition. A population's agents may each have their own ``n_k`` and
-``gamma_k``: the window holds ``max_k n_k`` steps and agent ``k``'s envs sum only the first ``n_k`` of them. Everything is static-shape tensor work (no host sync), and the ring
-position is a device tensor, so one traced or CUDA-graph-captured ``push`` serves every position.
+``gamma_k``: the window holds ``max_k n_k`` steps and agent ``k``'s envs sum only the first ``n_k`` of them.
+Everything is static-shape tensor work (no host sync), and the ring position is a device tensor, so one traced or
+CUDA-graph-captured ``push`` serves every position.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from isaac_rl.app.config import ConfigError, resolve
 from tests.conftest import compose_config
 
 CASES = [("CartPole-v1", "CartPole-v1DQN"), ("Cartpole", "CartpoleDQN"), ("Pendulum", "PendulumDDPG"),
-         ("Pendulum", "PendulumDDPG", "train.algo.policy_delay=2")]
+         ("Pendulum", "PendulumDDPG", "train.algo.policy_delay=2"),
+         ("CartPole-v1", "CartPole-v1DQN", "population=3", "population_vary.lr=[1e-3,2e-3,4e-3]")]
 
 
 def config(task, train, *overrides, device="cpu"):

@@ -9,13 +9,18 @@ from tests.conftest import shipped
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-@pytest.mark.parametrize("task, train", [("Cartpole", "CartpoleDQN"), ("Cartpole", "CartpoleDDPG"),
-                                         ("CartPole-v1", "CartPole-v1DQN"), ("Pendulum", "PendulumDDPG"),
-                                         ("Pendulum", "PendulumTD3"), ("Pendulum", "PendulumSAC")])
-def test_train_step_never_synchronises_with_the_host(task, train):
+POPULATION = ("population=4", "population_vary.lr=[1e-3,2e-3,3e-3,4e-3]", "population_vary.n_step=[1,2,3,1]")
+
+
+@pytest.mark.parametrize("task, train, extra", [("Cartpole", "CartpoleDQN", ()), ("Cartpole", "CartpoleDDPG", ()),
+                                                ("CartPole-v1", "CartPole-v1DQN", ()), ("Pendulum", "PendulumDDPG", ()),
+                                                ("Pendulum", "PendulumTD3", ()), ("Pendulum", "PendulumSAC", ()),
+                                                ("CartPole-v1", "CartPole-v1DQN", POPULATION),
+                                                ("Pendulum", "PendulumSAC", ("population=3",))])
+def test_train_step_never_synchronises_with_the_host(task, train, extra):
     """act + env step + replay add + updates under ``torch.cuda.set_sync_debug_mode("error")``: any ``.item()``,
-    ``nonzero``, device-to-host copy or Python branch on a CUDA tensor raises."""
-    cfg = shipped(task, train, 1, warmup_iterations=0)
+    ``nonzero``, device-to-host copy or Python branch on a CUDA tensor raises (populations included)."""
+    cfg = shipped(task, train, 1, "torch", *extra, warmup_iterations=0)
     cfg["num_envs"] = 4096
     trainer, _, _ = make_trainer(cfg, "cuda", verbose=False)
     for _ in range(5):  # warm-up: lazy CUDA/cuBLAS initialisation may synchronise once; n-step windows fill
@@ -84,7 +89,10 @@ def test_compiled_iteration_runs_as_cuda_graphs_without_host_syncs():
 @pytest.mark.parametrize("task, train, extra", [("CartPole-v1", "CartPole-v1DQN", ()), ("Cartpole", "CartpoleDQN", ()),
                                                 ("Pendulum", "PendulumDDPG", ()),
                                                 ("Pendulum", "PendulumDDPG", ("train.algo.policy_delay=2",)),
-                                                ("Pendulum", "PendulumTD3", ()), ("Pendulum", "PendulumSAC", ())])
+                                                ("Pendulum", "PendulumTD3", ()), ("Pendulum", "PendulumSAC", ()),
+                                                ("CartPole-v1", "CartPole-v1DQN", POPULATION),
+                                                ("Pendulum", "PendulumDDPG", ("population=3",
+                                                                              "population_vary.tau=[0.01,0.02,0.05]"))])
 def test_recorded_iteration_replays_the_eager_numbers(task, train, extra):
     """cuda_graph=True: the iteration recorded once per phase sequence with ``torch.cuda.graph`` and replayed (3 eager
     warm-up iterations each, then replays, the last 10 under ``set_sync_debug_mode("error")``) leaves every number
