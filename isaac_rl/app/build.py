@@ -109,7 +109,7 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
         evaluation = make_env(cfg["task"], cfg["sim"], population * int(cfg["train"]["eval_envs"]), device,
                               seed + 1)
         if verify_episodes and rank == 0:
-            verification = make_env(cfg["task"], cfg["sim"], population * verify_episodes, device, seed + 2)
+            verification = make_env(cfg["task"], cfg["sim"], verify_episodes, device, seed + 2)  # one agent at a time
     algo = make_algorithm(cfg["train"]["algo"], env, seeds, vary)
     buffer = ReplayBuffer(tcfg.buffer_per_env * int(cfg["num_envs"]), env.obs_dim, algo.action_dim, env.device,
                           verbose=verbose, agents=population)

@@ -120,7 +120,8 @@ class OffPolicyTrainer:
         self.agent_results: List[Dict[str, Any]] = [{"agent": k, "solved": False} for k in range(self.agents)]
         self._stopped = torch.zeros(self.agents, dtype=torch.bool, device=env.device)  # solved agents (frozen)
         self.last_verify: Dict[str, float] = {}
-        self.last_verify_agents: List[Dict[str, float]] = []
+        self.last_verify_agents: List[Dict[str, float]] = [{} for _ in range(self.agents)]
+        self._verify_policy: Any = None
         self._verified_at = -1  # iteration of the last verification
         self._verifier: Optional[Evaluator] = None
         self._distributed = agree is not None
@@ -258,37 +259,31 @@ class OffPolicyTrainer:
         return {f"agent{k}/{name}": vals[k] for name, vals in evaluator.per_group.items() for k in agents}
 
     def verify(self, target: Optional[float], candidates: Optional[Sequence[int]] = None) -> Dict[str, float]:
-        """Run the deterministic policy for one fresh episode in each env of the verification env (held-out seeds,
-        never used by training or evaluation; ``verify_episodes`` per agent); ``target``: cut short once no agent of
-        ``candidates`` (default all) can reach it. Returns host floats ``eval/verified_mean_return``,
-        ``eval/verified_min_return`` and ``eval/verified_episodes`` (or, cut short, ``eval/verified_complete = 0`` and
-        ``eval/verified_return_bound``), of all agents' episodes together; each agent's are in
-        :attr:`last_verify_agents`."""
+        """Run each agent of ``candidates`` (default all) for one fresh deterministic episode in each env of the
+        verification env (held-out seeds, never used by training or evaluation), one agent after the other: only
+        the agents in question cost steps. ``target``: cut an agent's run short once out of reach. Each agent's
+        host floats ``eval/verified_mean_return``, ``eval/verified_min_return`` and ``eval/verified_episodes`` (or,
+        cut short, ``eval/verified_complete = 0`` and ``eval/verified_return_bound``) go to
+        :attr:`last_verify_agents`; returns the last agent's (for one agent: its own)."""
         env = self.verify_env or self.eval_env or self.env
-        if self._verifier is None:
-            self._verifier = Evaluator(env, self.algo.act, cuda_graph=self.cfg.cuda_graph and env is not self.env,
-                                       groups=self.agents)
-        active = None if candidates is None else [k in candidates for k in range(self.agents)]
-        raw = self._verifier(seed=self.cfg.seed + VERIFY_SEED_OFFSET + self.iteration, target=target, active=active)
+        if self._verifier is None:  # one agent's policy, reloaded in place per agent (a recorded chunk stays valid)
+            self._verify_policy = self.algo.policy_module(0).to(env.device)
+            self._verifier = Evaluator(env, self._verify_policy,
+                                       cuda_graph=self.cfg.cuda_graph and env is not self.env)
+        result: Dict[str, float] = {}
+        for k in range(self.agents) if candidates is None else candidates:
+            self._verify_policy.load_state_dict(self.algo.policy_module(k).state_dict())
+            raw = self._verifier(seed=self.cfg.seed + VERIFY_SEED_OFFSET + self.iteration, target=target)
+            result = {"eval/verified_episodes": float(env.num_envs), "eval/verified_complete": raw["eval/complete"]}
+            if raw["eval/complete"]:
+                result.update({"eval/verified_mean_return": raw["eval/mean_return"],
+                               "eval/verified_min_return": raw["eval/min_return"],
+                               "eval/verified_std_return": raw["eval/std_return"]})
+            else:
+                result["eval/verified_return_bound"] = raw["eval/return_bound"]
+            self.last_verify_agents[k] = result
         if env is self.env:
             self.obs.copy_(self.env.reset())
-        per_agent = float(env.num_envs // self.agents)
-        result = {"eval/verified_episodes": per_agent, "eval/verified_complete": raw["eval/complete"]}
-        groups = self._verifier.per_group
-        if raw["eval/complete"]:
-            result.update({"eval/verified_mean_return": raw["eval/mean_return"],
-                           "eval/verified_min_return": raw["eval/min_return"],
-                           "eval/verified_std_return": raw["eval/std_return"]})
-            self.last_verify_agents = [
-                {"eval/verified_mean_return": groups["eval/mean_return"][k],
-                 "eval/verified_min_return": groups["eval/min_return"][k],
-                 "eval/verified_std_return": groups["eval/std_return"][k], "eval/verified_episodes": per_agent,
-                 "eval/verified_complete": 1.0} for k in range(self.agents)]
-        else:
-            result["eval/verified_return_bound"] = raw["eval/return_bound"]
-            self.last_verify_agents = [
-                {"eval/verified_return_bound": groups["eval/return_bound"][k], "eval/verified_episodes": per_agent,
-                 "eval/verified_complete": 0.0} for k in range(self.agents)]
         self._verified_at = self.iteration
         self.last_verify = result
         return result
@@ -299,7 +294,7 @@ class OffPolicyTrainer:
         result = self.verify(target, candidates)
         if self.agents == 1:
             return dict(result)
-        logged = {"eval/verified_episodes": result["eval/verified_episodes"]}
+        logged = {"eval/verified_episodes": result.get("eval/verified_episodes", 0.0)}
         for k in range(self.agents) if candidates is None else candidates:
             logged.update({f"agent{k}/{name}": value for name, value in self.last_verify_agents[k].items()})
         return logged
@@ -337,10 +332,13 @@ class OffPolicyTrainer:
                 self.save(self)
         wall_s = time.perf_counter() - start
         checked_here = self._verified_at == self.iteration and self.last_verify.get("eval/verified_complete") == 1.0
+        if self.agents > 1:  # every unsolved agent is verified in full at the end
+            checked_here = not self.unsolved
         if self.is_main and cfg.verify_episodes and not checked_here and not self.stopped_by_signal:
             # The policy the run stops with, verified in full (every episode to its end) for the summary; a solved
             # agent keeps the verification of its solve (its weights have not changed since).
-            checked = self._verify_logged(None)
+            unsolved = self.unsolved if self.agents > 1 else None  # a solved agent keeps its solve's verification
+            checked = self._verify_logged(None, unsolved)
             if self.log is not None:
                 self.log(checked, self.env_steps)
             for k in self.unsolved:
