@@ -47,6 +47,8 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(_stacked_uniform((1, out_dim), bound, generators).to(device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 1:  # one agent: the 2-D GEMM with its bias, as nn.Linear
+            return torch.addmm(self.bias[0], x[0], self.weight[0]).unsqueeze(0)
         return torch.baddbmm(self.bias, x, self.weight)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
