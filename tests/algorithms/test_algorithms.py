@@ -108,13 +108,13 @@ def test_adam_matches_torch_optim_adam():
     ours, ours_foreach = Adam(nets[0], 1e-2), Adam(nets[1], 1e-2)
     ours_foreach.fused = False
     ref = torch.optim.Adam(nets[2], 1e-2)
-    x = torch.randn(1, 64, 4)
+    x = torch.randn(1, 64, 4, generator=torch.Generator().manual_seed(0))  # not the default generator's state
     for _ in range(30):
         for net, opt in zip(nets, (ours, ours_foreach, ref)):
             opt.zero_grad()
             _loss(net, x).sum().backward()
             opt.step()
-    for net in nets[:2]:  # 30 steps of rate 1e-2: float32 rounding of the two kernels' orders stays below 1e-5
+    for net in nets[:2]:  # 30 steps of rate 1e-2: float32 rounding of the kernels' orders, below 4e-6 for 30 inputs
         for p, q in zip(net, nets[2]):
             assert torch.allclose(p, q, atol=1e-5)
     state = ours.state_dict()
@@ -132,7 +132,7 @@ def test_adam_per_agent_learning_rates_equal_one_adam_per_agent():
     singles = [[torch.nn.Parameter(p[k:k + 1].detach().clone()) for p in stacked] for k in range(2)]
     ours = Adam(stacked, [1e-2, 3e-3])
     refs = [torch.optim.Adam(singles[k], lr) for k, lr in enumerate((1e-2, 3e-3))]
-    x = torch.randn(2, 64, 4)
+    x = torch.randn(2, 64, 4, generator=torch.Generator().manual_seed(1))
     for _ in range(20):
         ours.zero_grad()
         _loss(stacked, x).sum().backward()
