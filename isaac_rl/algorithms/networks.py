@@ -30,7 +30,19 @@ def _stacked_uniform(shape: Sequence[int], bound: float, generators: Sequence[to
     return torch.stack([(torch.rand(tuple(shape), generator=g) * 2.0 - 1.0) * bound for g in generators])
 
 
-class StackedLinear(nn.Module):
+class StackedModule(nn.Module):
+    """A module whose own parameters are stacked ``[K, ...]``; it also loads a one-agent state of the earlier
+    unstacked layout (:func:`as_stacked`)."""
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for name, like in self.named_parameters(recurse=False):
+            key = prefix + name
+            if key in state_dict:
+                state_dict[key] = as_stacked(state_dict[key], like)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class StackedLinear(StackedModule):
     """``K`` independent affine maps ``y_k = x_k W_k + b_k``: float ``[K, B, in]`` -> ``[K, B, out]``.
 
     ``weight`` is ``[K, in, out]`` and ``bias`` ``[K, 1, out]``, initialised per agent like ``nn.Linear``
@@ -51,15 +63,7 @@ class StackedLinear(nn.Module):
             return torch.addmm(self.bias[0], x[0], self.weight[0]).unsqueeze(0)
         return torch.baddbmm(self.bias, x, self.weight)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
-        for name, like in (("weight", self.weight), ("bias", self.bias)):
-            key = prefix + name
-            if key in state_dict:
-                state_dict[key] = as_stacked(state_dict[key], like)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-
-class StackedLayerNorm(nn.Module):
+class StackedLayerNorm(StackedModule):
     """LayerNorm over the last dimension with a per-agent affine ``[K, 1, width]`` (Ba et al., 2016)."""
 
     def __init__(self, width: int, agents: int, device: torch.device, eps: float = 1e-5) -> None:
@@ -72,14 +76,6 @@ class StackedLayerNorm(nn.Module):
         if self.weight.shape[0] == 1:  # one agent: the affine fused into the LayerNorm kernel
             return F.layer_norm(x, (self.width,), self.weight.view(-1), self.bias.view(-1), self.eps)
         return torch.addcmul(self.bias, F.layer_norm(x, (self.width,), eps=self.eps), self.weight)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
-        for name, like in (("weight", self.weight), ("bias", self.bias)):
-            key = prefix + name
-            if key in state_dict:
-                state_dict[key] = as_stacked(state_dict[key], like)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
 
 def as_stacked(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A one-agent tensor of the earlier unstacked layout (``nn.Linear`` weight ``[out, in]``, bias or LayerNorm

@@ -25,7 +25,7 @@ from torch import nn
 from isaac_rl.algorithms.base import every, module_tensors
 from isaac_rl.algorithms.ddpg import gradient_step
 from isaac_rl.algorithms.dqn import PerAgent, agent_tensor
-from isaac_rl.algorithms.networks import agent_generators, as_stacked, mlp, per_tensor, polyak_update, select_agent
+from isaac_rl.algorithms.networks import StackedModule, agent_generators, mlp, per_tensor, polyak_update, select_agent
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
 from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_positive
@@ -98,9 +98,9 @@ class MeanPolicy(nn.Module):
         return torch.tanh(self.actor(obs.unsqueeze(0))[0][0])
 
 
-class Temperature(nn.Module):
+class Temperature(StackedModule):
     """Each agent's entropy temperature ``alpha_k = exp(log_alpha_k)`` (float ``[K]``), a module so that broadcast
-    and checkpoints carry it."""
+    and checkpoints carry it (the earlier one-agent 0-d temperature loads into ``K = 1``)."""
 
     def __init__(self, init_alpha: Sequence[float], device: torch.device) -> None:
         super().__init__()
@@ -109,11 +109,6 @@ class Temperature(nn.Module):
     def forward(self) -> torch.Tensor:
         return self.log_alpha.exp()
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
-        key = prefix + "log_alpha"
-        if key in state_dict:  # the earlier one-agent 0-d temperature
-            state_dict[key] = as_stacked(state_dict[key], self.log_alpha)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class SAC:
