@@ -27,6 +27,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from isaac_rl.app.build import make_trainer  # noqa: E402
 from isaac_rl.app.config import resolve  # noqa: E402
+from isaac_rl.runtime.host_memory import keep_freed_memory  # noqa: E402
 from scripts.bench_train import CASES  # noqa: E402
 
 CFG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cfg")
@@ -93,6 +94,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU intra-op threads (0: torch's default)")
     p.add_argument("--population", type=int, default=1, help="agents per trainer (population=K; num_envs each): "
                    "the rates are then agents x env steps per second")
+    p.add_argument("--malloc", choices=("keep", "system"), default="keep", help="keep: glibc keeps freed memory, "
+                   "as a run with the shipped keep_host_memory=True does; system: glibc's defaults")
     p.add_argument("--modes", default="", help=f"comma-separated, from {list(MODES)}; default eager,compile on the "
                                                 "CPU and eager,compile,graph on CUDA")
     args = p.parse_args()
@@ -105,13 +108,15 @@ def main() -> None:
         p.error(f"--modes {args.modes!r}: allowed {list(MODES)} ('graph' needs --device cuda)")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.malloc == "keep":
+        keep_freed_memory()
     cases = [c for c in args.cases.split(",") if c]
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         p.error(f"unknown cases {unknown}; allowed: {list(CASES)}")
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"{os.cpu_count()} CPUs"
     print(f"device={args.device} ({name}) torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"population={args.population} (num_envs per agent; steps/s of all agents)")
+          f"malloc={args.malloc} population={args.population} (num_envs per agent; steps/s of all agents)")
     head = f"{'case':>16} {'num_envs':>9}" + "".join(f" {m + ' steps/s':>16}" for m in modes)
     head += "".join(f" {m + '/eager':>14}" for m in modes[1:]) + "".join(f" {'warm-up ' + m + ' s':>16}" for m in modes)
     print(head)

@@ -25,7 +25,8 @@ RESUMABLE_CHANGES = (
     "train.loop.max_iterations", "train.loop.log_interval", "train.loop.eval_interval", "train.loop.eval_target",
     "train.loop.eval_early_out", "train.loop.checkpoint_interval", "train.loop.verify_episodes", "train.eval_envs",
     "num_envs_given",
-    "num_eval_envs", "sim_device", "rl_device", "compile", "cuda_graph", "torch_threads", "torch_deterministic",
+    "num_eval_envs", "sim_device", "rl_device", "compile", "cuda_graph", "torch_threads", "keep_host_memory",
+    "torch_deterministic",
     "headless", "graphics_device_id", "multi_gpu", "seed", "wandb_activate", "wandb_group", "wandb_name",
     "wandb_entity", "wandb_project", "wandb_tags", "capture_video", "capture_video_freq", "capture_video_len")
 # What a policy needs to be rebuilt (play, test, export): the network's input, output and shape.

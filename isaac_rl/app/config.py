@@ -110,8 +110,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     need(str(cfg["rl_device"]) == device, "rl_device", cfg["rl_device"],
           f"the same device as sim_device ({device}); data never leaves the simulation device")
     need(cfg["resume"] in ("", "auto"), "resume", cfg["resume"], "'' or auto")
-    need(is_int(cfg["torch_threads"]) and cfg["torch_threads"] >= 0, "torch_threads", cfg["torch_threads"],
-          "an integer >= 0")
+    threads = cfg["torch_threads"]
+    need(threads == "auto" or (is_int(threads) and threads >= 0), "torch_threads", threads, "auto or an integer >= 0")
+    need(isinstance(cfg.get("keep_host_memory", True), bool), "keep_host_memory", cfg.get("keep_host_memory"),
+         "True or False")
     compiled, graphed = cfg.get("compile", False), cfg.get("cuda_graph", False)
     need(isinstance(compiled, bool), "compile", compiled, "True or False")
     need(isinstance(graphed, bool) or graphed == "auto", "cuda_graph", graphed, "auto, True or False")

@@ -20,6 +20,7 @@ from isaac_rl.app.run_dir import run_dir_of
 from isaac_rl.core.errors import ConfigError, RunDirError
 from isaac_rl.runtime import distributed
 from isaac_rl.runtime.evaluate import evaluate
+from isaac_rl.runtime.host_memory import keep_freed_memory
 from isaac_rl.runtime.signals import StopFlag
 from isaac_rl.runtime.trainer import OffPolicyTrainer
 from isaac_rl.tools.render import rollout_frames, write_video
@@ -69,6 +70,15 @@ def _test(cfg: Dict[str, Any], device: str) -> int:
     return 0
 
 
+def cpu_threads(cfg: Dict[str, Any]) -> int:
+    """``torch_threads`` as a count (0: leave torch's default, every core); ``auto`` is 1 for one agent, whose small
+    ops do not gain from splitting, and 0 for a population, whose ops are ``population`` times larger."""
+    threads = cfg["torch_threads"]
+    if threads == "auto":
+        return 1 if int(cfg.get("population", 1)) == 1 else 0
+    return int(threads)
+
+
 def main(raw_cfg: Dict[str, Any]) -> int:
     """Validate, set up devices/ranks/outputs, then train or test. Returns the process exit code."""
     cfg = resolve(raw_cfg)
@@ -81,8 +91,11 @@ def main(raw_cfg: Dict[str, Any]) -> int:
     if cfg["multi_gpu"] and device.startswith("cuda"):
         device = f"cuda:{dist_info.local_rank}"
         torch.cuda.set_device(device)
-    if cfg["torch_threads"]:
-        torch.set_num_threads(int(cfg["torch_threads"]))
+    threads = cpu_threads(cfg)
+    if threads:
+        torch.set_num_threads(threads)
+    if cfg.get("keep_host_memory", True):
+        keep_freed_memory()
     if cfg["torch_deterministic"]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)

@@ -23,7 +23,7 @@ SHIPPED = [("CartPole-v1", "CartPole-v1DQN", 475.0, 256), ("Pendulum", "Pendulum
 
 
 def train(cfg):
-    torch.set_num_threads(1)  # as scripts/train.py with the shipped torch_threads=1
+    torch.set_num_threads(1)  # as scripts/train.py for one agent (the shipped torch_threads=auto)
     trainer, _, _ = make_trainer(cfg, "cpu", verbose=False)
     summary = trainer.train()
     return trainer, summary
