@@ -112,8 +112,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     need(cfg["resume"] in ("", "auto"), "resume", cfg["resume"], "'' or auto")
     threads = cfg["torch_threads"]
     need(threads == "auto" or (is_int(threads) and threads >= 0), "torch_threads", threads, "auto or an integer >= 0")
-    need(isinstance(cfg.get("keep_host_memory", True), bool), "keep_host_memory", cfg.get("keep_host_memory"),
-         "True or False")
+    need(isinstance(cfg["keep_host_memory"], bool), "keep_host_memory", cfg["keep_host_memory"], "True or False")
     compiled, graphed = cfg.get("compile", False), cfg.get("cuda_graph", False)
     need(isinstance(compiled, bool), "compile", compiled, "True or False")
     need(isinstance(graphed, bool) or graphed == "auto", "cuda_graph", graphed, "auto, True or False")

@@ -13,7 +13,7 @@ import yaml
 
 from isaac_rl.app import checkpoint, population
 from isaac_rl.app import run_dir as folders
-from isaac_rl.app.build import make_env, make_trained_algorithm, make_trainer, resolve_device
+from isaac_rl.app.build import make_env, make_trained_algorithm, make_trainer, population_of, resolve_device
 from isaac_rl.app.config import resolve, resolve_cuda_graph
 from isaac_rl.app.logger import RunLogger
 from isaac_rl.app.run_dir import run_dir_of
@@ -75,7 +75,7 @@ def cpu_threads(cfg: Dict[str, Any]) -> int:
     ops do not gain from splitting, and 0 for a population, whose ops are ``population`` times larger."""
     threads = cfg["torch_threads"]
     if threads == "auto":
-        return 1 if int(cfg.get("population", 1)) == 1 else 0
+        return 1 if population_of(cfg)[0] == 1 else 0
     return int(threads)
 
 
@@ -94,7 +94,7 @@ def main(raw_cfg: Dict[str, Any]) -> int:
     threads = cpu_threads(cfg)
     if threads:
         torch.set_num_threads(threads)
-    if cfg.get("keep_host_memory", True):
+    if cfg["keep_host_memory"]:
         keep_freed_memory()
     if cfg["torch_deterministic"]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
