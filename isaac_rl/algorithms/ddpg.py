@@ -1,7 +1,13 @@
 """DDPG (Lillicrap et al., 2016): deterministic actor, Q critic, Polyak-averaged targets, batched on the device.
 
     y = r + gamma^m (1 - terminated) Q'(s', mu'(s'))          L_critic = (Q(s, a) - y)^2
-    L_actor = -Q(s, mu(s))  every policy_delay critic steps   theta' <- theta' + tau (theta - theta')
+    L_actor = -Q(s, mu(s)) + lambda_T ||mu(s) - mu(s')||^2  every policy_delay critic steps
+    theta' <- theta' + tau (theta - theta')
+
+``lambda_T`` (``action_smoothness``, 0 = plain DDPG) is the temporal smoothness term of CAPS (Mysore et al., 2021,
+"Regularizing Action Policies for Smooth Control with Reinforcement Learning"): it penalises a deterministic actor
+whose effort jumps between consecutive states, the high-gain chatter that otherwise holds the Isaac-preset Cartpole
+just below its bar (cart and pole velocities, not the angle, cost the reward there).
 
 Exploration adds per-env Gaussian or Ornstein-Uhlenbeck noise (:mod:`isaac_rl.algorithms.noise`), owned here.
 Everything is stacked over the ``K`` agents of a population (``K = 1`` for one run; see :mod:`.dqn`).
@@ -32,6 +38,7 @@ from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
 from isaac_rl.algorithms.settings import AlgoSettings, NoiseSettings, check_at_least_one, check_positive
 from isaac_rl.core.contract import VecEnv, canonical_device
+from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch
 
 
@@ -39,18 +46,21 @@ from isaac_rl.core.types import Batch
 class DDPGSettings(AlgoSettings, NoiseSettings):
     """``train.algo`` of ``name: DDPG`` (see :class:`DDPG` and :class:`~isaac_rl.algorithms.settings.NoiseSettings`)."""
 
-    PER_AGENT = AlgoSettings.PER_AGENT + ("actor_lr", "critic_lr", "noise_sigma")
+    PER_AGENT = AlgoSettings.PER_AGENT + ("actor_lr", "critic_lr", "noise_sigma", "action_smoothness")
 
     name: str = "DDPG"
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3
     policy_delay: int = 1
+    action_smoothness: float = 0.0
 
     def check(self, prefix: str) -> None:
         super().check(prefix)
         self.check_noise(prefix)
         check_positive(prefix, actor_lr=self.actor_lr, critic_lr=self.critic_lr)
         check_at_least_one(prefix, policy_delay=self.policy_delay)
+        need(is_num(self.action_smoothness) and self.action_smoothness >= 0, f"{prefix}.action_smoothness",
+             self.action_smoothness, "a finite number >= 0")
 
 
 class Actor(nn.Module):
@@ -104,6 +114,7 @@ class DDPG:
         policy_delay: Critic steps per actor (and target) step; 1 is plain DDPG (a host-side phase).
         max_grad_norm: Gradient clipping norm (0 disables).
         layer_norm: LayerNorm in the critic's hidden layers (steadier TD learning at high learning rates).
+        action_smoothness: ``lambda_T`` of the actor's temporal smoothness penalty (per agent; 0 disables).
     """
 
     critic_class: Any = Critic  # TD3: twin critics
@@ -111,7 +122,7 @@ class DDPG:
     def __init__(self, obs_dim: int, act_dim: int, device: torch.device, noise: Optional[Noise] = None,
                  seeds: Sequence[int] = (0,), hidden: Sequence[int] = (64, 64), actor_lr: PerAgent = 1e-3,
                  critic_lr: PerAgent = 1e-3, gamma: PerAgent = 0.99, tau: PerAgent = 0.005, policy_delay: int = 1,
-                 max_grad_norm: float = 0.0, layer_norm: bool = False) -> None:
+                 max_grad_norm: float = 0.0, layer_norm: bool = False, action_smoothness: PerAgent = 0.0) -> None:
         self.device, self.act_dim, self.action_dim, self.noise = canonical_device(device), act_dim, act_dim, noise
         self.agents = len(seeds)
         generators = agent_generators(seeds)  # actor first, then critic: one stream per agent
@@ -129,6 +140,9 @@ class DDPG:
         self._tau_weights = per_tensor(self.tau, self._targets)
         self.policy_delay, self.max_grad_norm = policy_delay, max_grad_norm
         self._last_actor_loss = torch.zeros(self.agents, device=self.device)
+        self.action_smoothness = agent_tensor(action_smoothness, self.agents, self.device).view(-1)  # [K]
+        smoothness = action_smoothness if isinstance(action_smoothness, (list, tuple)) else [action_smoothness]
+        self._smooth = any(float(v) > 0 for v in smoothness)  # host-side, from the settings: no tensor read
 
     @classmethod
     def from_config(cls, s: Sequence[DDPGSettings], env: VecEnv, seeds: Sequence[int]) -> "DDPG":
@@ -142,7 +156,8 @@ class DDPG:
         return dict(noise=make_noise(s, env.num_envs, env.action_spec.dim, env.device), seeds=seeds,
                     hidden=tuple(one.hidden), actor_lr=values(s, "actor_lr"), critic_lr=values(s, "critic_lr"),
                     gamma=values(s, "gamma"), tau=values(s, "tau"), policy_delay=one.policy_delay,
-                    max_grad_norm=one.max_grad_norm, layer_norm=one.layer_norm)
+                    max_grad_norm=one.max_grad_norm, layer_norm=one.layer_norm,
+                    action_smoothness=values(s, "action_smoothness"))
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
@@ -189,12 +204,23 @@ class DDPG:
         critic_loss = F.mse_loss(q_sa, td_target, reduction="none").mean(-1)  # [K]
         gradient_step(self.critic_optimizer, critic_loss, self.max_grad_norm)
         if phase:
-            actor_loss = -self.critic(batch.obs, self.actor(batch.obs)).mean(-1)
+            actor_loss = self.actor_loss(batch, self.critic)
             gradient_step(self.actor_optimizer, actor_loss, self.max_grad_norm)
             self._last_actor_loss.copy_(actor_loss.detach())
             polyak_update(self._targets, self._onlines, self._tau_weights)
         return {"losses/critic_loss": critic_loss.detach(), "losses/actor_loss": self._last_actor_loss,
                 "losses/q_values": q_sa.detach().mean(-1)}
+
+    def actor_loss(self, batch: Batch, q: Any) -> torch.Tensor:
+        """``-Q(s, mu(s)) + lambda_T ||mu(s) - mu(s')||^2``, batch means per agent: float ``[K]``. ``q`` maps
+        ``(obs, action)`` to float ``[K, B]`` (TD3: its first critic); ``s'`` is the batch's next observation (``m``
+        steps on with n-step returns). The second actor pass runs only when some agent's ``lambda_T`` is set."""
+        mu = self.actor(batch.obs)
+        loss = -q(batch.obs, mu).mean(-1)
+        if self._smooth:
+            jump = (mu - self.actor(batch.next_obs)).pow(2).sum(-1).mean(-1)  # [K]
+            loss = loss + self.action_smoothness * jump
+        return loss
 
     def freeze(self, stopped: torch.Tensor) -> None:
         """Agents where bool ``stopped [K]`` is set stop learning: learning rates and Polyak factor 0."""

@@ -3,7 +3,8 @@ device: DDPG with clipped double Q-learning, target policy smoothing and a delay
 
     a' = clamp(mu'(s') + clamp(N(0, target_noise^2), -target_noise_clip, target_noise_clip), -1, 1)
     y  = r + gamma^m (1 - terminated) min(Q1'(s', a'), Q2'(s', a'))        L_critic = sum_i (Q_i(s, a) - y)^2
-    every policy_delay critic steps: L_actor = -Q1(s, mu(s)), then theta' <- theta' + tau (theta - theta')
+    every policy_delay critic steps: L_actor = -Q1(s, mu(s)) (+ DDPG's optional smoothness term),
+    then theta' <- theta' + tau (theta - theta')
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class TD3(DDPG):
     (one Adam for both), a smoothed target action and ``policy_delay`` 2 by default.
 
     Args:
-        obs_dim, act_dim, device, noise, hidden, actor_lr, critic_lr, gamma, tau, max_grad_norm, layer_norm: As for
+        obs_dim, act_dim, device, noise, hidden, actor_lr, critic_lr, gamma, tau, max_grad_norm, layer_norm,
+            action_smoothness: As for
             :class:`~isaac_rl.algorithms.ddpg.DDPG`.
         policy_delay: Critic steps per actor and target step (a host-side phase).
         target_noise, target_noise_clip: Scale and clip of the target policy smoothing noise (effort units).
@@ -78,10 +80,10 @@ class TD3(DDPG):
                  seeds: Sequence[int] = (0,), hidden: Sequence[int] = (64, 64), actor_lr: PerAgent = 1e-3,
                  critic_lr: PerAgent = 1e-3, gamma: PerAgent = 0.99, tau: PerAgent = 0.005, policy_delay: int = 2,
                  target_noise: float = 0.2, target_noise_clip: float = 0.5, max_grad_norm: float = 0.0,
-                 layer_norm: bool = False) -> None:
+                 layer_norm: bool = False, action_smoothness: PerAgent = 0.0) -> None:
         super().__init__(obs_dim, act_dim, device, noise=noise, seeds=seeds, hidden=hidden, actor_lr=actor_lr,
                          critic_lr=critic_lr, gamma=gamma, tau=tau, policy_delay=policy_delay,
-                         max_grad_norm=max_grad_norm, layer_norm=layer_norm)
+                         max_grad_norm=max_grad_norm, layer_norm=layer_norm, action_smoothness=action_smoothness)
         self.target_noise, self.target_noise_clip = target_noise, target_noise_clip
 
     @classmethod
@@ -106,7 +108,7 @@ class TD3(DDPG):
         q1, critic_loss = self.critic.td_loss(batch.obs, batch.action, self.td_target(batch))
         gradient_step(self.critic_optimizer, critic_loss, self.max_grad_norm)
         if phase:
-            actor_loss = -self.critic.q1(batch.obs, self.actor(batch.obs)).mean(-1)
+            actor_loss = self.actor_loss(batch, self.critic.q1)
             gradient_step(self.actor_optimizer, actor_loss, self.max_grad_norm)
             self._last_actor_loss.copy_(actor_loss.detach())
             polyak_update(self._targets, self._onlines, self._tau_weights)

@@ -59,6 +59,25 @@ def test_ddpg_td_target_bootstraps_through_truncation_only():
     assert torch.allclose(ddpg.td_target(batch), expected)
 
 
+def test_ddpg_actor_loss_adds_the_caps_temporal_smoothness_penalty_by_hand():
+    """L_actor = -Q(s, mu(s)) + lambda_T ||mu(s) - mu(s')||^2, per agent: agent 0 (lambda_T 0) is plain DDPG."""
+    ddpg = DDPG(obs_dim=2, act_dim=1, device="cpu", seeds=(0, 1), hidden=(), action_smoothness=[0.0, 3.0])
+    with torch.no_grad():
+        ddpg.actor.net[0].weight.copy_(torch.tensor([[[1.0], [0.0]]] * 2))  # mu(s) = tanh(s0)
+        ddpg.actor.net[0].bias.zero_()
+        ddpg.critic.net[0].weight.copy_(torch.tensor([[[0.0], [0.0], [2.0]]] * 2))  # Q(s, a) = 2 a
+        ddpg.critic.net[0].bias.zero_()
+    obs = torch.tensor([[0.5, 0.0], [0.0, 0.0], [-1.0, 0.0]])
+    next_obs = torch.tensor([[1.0, 3.0], [4.0, 1.0], [2.0, 2.0]])
+    batch = Batch(obs.expand(2, 3, 2), torch.zeros(2, 3, 1), torch.zeros(2, 3), next_obs.expand(2, 3, 2),
+                  torch.zeros(2, 3))
+    minus_q = -2.0 * torch.tanh(obs[:, 0]).mean()
+    jump = (torch.tanh(obs[:, 0]) - torch.tanh(next_obs[:, 0])).pow(2).mean()
+    assert torch.allclose(ddpg.actor_loss(batch, ddpg.critic), torch.stack([minus_q, minus_q + 3.0 * jump]))
+    plain = DDPG(obs_dim=2, act_dim=1, device="cpu", hidden=())
+    assert not plain._smooth and ddpg._smooth  # lambda_T 0 everywhere: no second actor pass
+
+
 @pytest.mark.parametrize("tau", [0.0, 0.005, 1.0])
 def test_polyak_update_identity(tau):
     target, online = [torch.full((1, 3), 2.0)], [torch.full((1, 3), 4.0)]
