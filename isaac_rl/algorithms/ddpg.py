@@ -36,9 +36,14 @@ from isaac_rl.algorithms.networks import (
 from isaac_rl.algorithms.noise import Noise, make_noise, noise_tensors
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
-from isaac_rl.algorithms.settings import AlgoSettings, NoiseSettings, check_at_least_one, check_positive
+from isaac_rl.algorithms.settings import (
+    AlgoSettings,
+    NoiseSettings,
+    check_at_least_one,
+    check_non_negative,
+    check_positive,
+)
 from isaac_rl.core.contract import VecEnv, canonical_device
-from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch
 
 
@@ -59,8 +64,7 @@ class DDPGSettings(AlgoSettings, NoiseSettings):
         self.check_noise(prefix)
         check_positive(prefix, actor_lr=self.actor_lr, critic_lr=self.critic_lr)
         check_at_least_one(prefix, policy_delay=self.policy_delay)
-        need(is_num(self.action_smoothness) and self.action_smoothness >= 0, f"{prefix}.action_smoothness",
-             self.action_smoothness, "a finite number >= 0")
+        check_non_negative(prefix, action_smoothness=self.action_smoothness)
 
 
 class Actor(nn.Module):

@@ -51,6 +51,12 @@ def check_positive(prefix: str, **values: float) -> None:
         need(is_num(value) and value > 0, f"{prefix}.{key}", value, "a finite number > 0")
 
 
+def check_non_negative(prefix: str, **values: float) -> None:
+    """Each value a finite number >= 0 (noise scales, penalty weights)."""
+    for key, value in values.items():
+        need(is_num(value) and value >= 0, f"{prefix}.{key}", value, "a finite number >= 0")
+
+
 def check_at_least_one(prefix: str, **values: int) -> None:
     """Each value an integer >= 1 (intervals, delays)."""
     for key, value in values.items():
@@ -77,9 +83,8 @@ class NoiseSettings:
     def check_noise(self, prefix: str) -> None:
         """Raise ``ConfigError`` naming the first bad noise key."""
         need(self.noise in ("gaussian", "ou"), f"{prefix}.noise", self.noise, "gaussian or ou")
-        need(is_num(self.noise_sigma) and self.noise_sigma >= 0, f"{prefix}.noise_sigma", self.noise_sigma,
-             "a finite number >= 0")
+        check_non_negative(prefix, noise_sigma=self.noise_sigma)
         low = self.noise_sigma_min
         need(low is None or (is_num(low) and 0 <= low <= self.noise_sigma), f"{prefix}.noise_sigma_min", low,
              f"null (constant noise_sigma) or a finite number in [0, noise_sigma={self.noise_sigma}]")
-        need(is_num(self.ou_theta) and self.ou_theta >= 0, f"{prefix}.ou_theta", self.ou_theta, "a finite number >= 0")
+        check_non_negative(prefix, ou_theta=self.ou_theta)

@@ -20,8 +20,8 @@ from isaac_rl.algorithms.ddpg import DDPG, Critic, DDPGSettings, gradient_step
 from isaac_rl.algorithms.dqn import PerAgent
 from isaac_rl.algorithms.networks import polyak_update
 from isaac_rl.algorithms.noise import Noise
+from isaac_rl.algorithms.settings import check_non_negative
 from isaac_rl.core.contract import VecEnv
-from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch
 
 
@@ -36,9 +36,7 @@ class TD3Settings(DDPGSettings):
 
     def check(self, prefix: str) -> None:
         super().check(prefix)
-        for key in ("target_noise", "target_noise_clip"):
-            value = getattr(self, key)
-            need(is_num(value) and value >= 0, f"{prefix}.{key}", value, "a finite number >= 0")
+        check_non_negative(prefix, target_noise=self.target_noise, target_noise_clip=self.target_noise_clip)
 
 
 class TwinCritic(nn.Module):
