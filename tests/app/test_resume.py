@@ -65,7 +65,9 @@ def test_checkpoint_round_trip_resumes_bit_identically(tmp_path, algo, layer_nor
 
 
 OLD = os.path.join(ROOT, "tests", "data")  # written by the flat-package layout (commit e401cfe), 16 envs, 30 its
-OLD_RUNS = [("v0_PendulumDDPG_ou.pt", ["task=Pendulum", "train=PendulumDDPG", "train.algo.noise=ou"]),
+# written when Pendulum DDPG's tau was 0.005 (the shipped one is now 0.03)
+OLD_RUNS = [("v0_PendulumDDPG_ou.pt",
+             ["task=Pendulum", "train=PendulumDDPG", "train.algo.noise=ou", "train.algo.tau=0.005"]),
             # written when the recipe took 2 updates per iteration (the shipped one now takes 4)
             ("v0_CartPole-v1DQN.pt", ["task=CartPole-v1", "train=CartPole-v1DQN", "train.loop.updates_per_step=2"])]
 
