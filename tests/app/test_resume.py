@@ -68,8 +68,9 @@ OLD = os.path.join(ROOT, "tests", "data")  # written by the flat-package layout 
 # written when Pendulum DDPG's tau was 0.005 (the shipped one is now 0.03)
 OLD_RUNS = [("v0_PendulumDDPG_ou.pt",
              ["task=Pendulum", "train=PendulumDDPG", "train.algo.noise=ou", "train.algo.tau=0.005"]),
-            # written when the recipe took 2 updates per iteration (the shipped one now takes 4)
-            ("v0_CartPole-v1DQN.pt", ["task=CartPole-v1", "train=CartPole-v1DQN", "train.loop.updates_per_step=2"])]
+            # written when the recipe took 2 updates per iteration and decayed epsilon over 200 iterations
+            ("v0_CartPole-v1DQN.pt", ["task=CartPole-v1", "train=CartPole-v1DQN", "train.loop.updates_per_step=2",
+                                      "train.algo.eps_decay_iterations=200"])]
 
 
 @pytest.mark.parametrize("name, overrides", OLD_RUNS, ids=[r[0] for r in OLD_RUNS])
