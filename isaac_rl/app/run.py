@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import uuid
@@ -17,7 +18,7 @@ from isaac_rl.app.build import make_env, make_trained_algorithm, make_trainer, p
 from isaac_rl.app.config import resolve, resolve_cuda_graph
 from isaac_rl.app.logger import RunLogger
 from isaac_rl.app.run_dir import run_dir_of
-from isaac_rl.core.errors import ConfigError, RunDirError
+from isaac_rl.core.errors import CheckpointError, ConfigError, RunDirError
 from isaac_rl.runtime import distributed
 from isaac_rl.runtime.evaluate import evaluate
 from isaac_rl.runtime.host_memory import keep_freed_memory
@@ -192,6 +193,12 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
     changed = []
     if resume_state is not None:
         trainer.load_state_dict(resume_state["trainer"])
+        if "best_return" not in resume_state["trainer"] and os.path.exists(best_path):  # an earlier version's run
+            try:
+                best_eval = checkpoint.read(best_path, "cpu", "play").get("eval", {})
+            except CheckpointError:  # unreadable: the next complete evaluation replaces it
+                best_eval = {}
+            trainer.best_return = float(best_eval.get("eval/mean_return", -math.inf))
         quiet = ("resume", "checkpoint", "overwrite", "debug")
         changed = [d for d in checkpoint.differences(resume_state["config"], cfg) if d[0] not in quiet]
         print(f"[isaac_rl] resumed from {ckpt_path} at iteration {trainer.iteration}")

@@ -68,9 +68,10 @@ OLD = os.path.join(ROOT, "tests", "data")  # written by the flat-package layout 
 # written when Pendulum DDPG's tau was 0.005 (the shipped one is now 0.03)
 OLD_RUNS = [("v0_PendulumDDPG_ou.pt",
              ["task=Pendulum", "train=PendulumDDPG", "train.algo.noise=ou", "train.algo.tau=0.005"]),
-            # written when the recipe took 2 updates per iteration and decayed epsilon over 200 iterations
+            # written when the recipe took 2 updates per iteration, decayed epsilon over 200 iterations and had a
+            # 128-128 Q-network
             ("v0_CartPole-v1DQN.pt", ["task=CartPole-v1", "train=CartPole-v1DQN", "train.loop.updates_per_step=2",
-                                      "train.algo.eps_decay_iterations=200"])]
+                                      "train.algo.eps_decay_iterations=200", "train.algo.hidden=[128,128]"])]
 
 
 @pytest.mark.parametrize("name, overrides", OLD_RUNS, ids=[r[0] for r in OLD_RUNS])

@@ -21,7 +21,8 @@ from tests.conftest import ROOT, compose_config
 TRAIN = [sys.executable, os.path.join(ROOT, "scripts", "train.py")]
 PLAY = [sys.executable, os.path.join(ROOT, "scripts", "play.py")]
 SMALL = ["task=CartPole-v1", "train=CartPole-v1DQN", "num_envs=16", "sim_device=cpu", "train.loop.warmup_iterations=4",
-         "train.loop.batch_size=32", "train.loop.log_interval=10", "train.loop.eval_interval=20", "num_eval_envs=4"]
+         "train.loop.batch_size=32", "train.loop.log_interval=10", "train.loop.eval_interval=20", "num_eval_envs=4",
+         "train.loop.eval_early_out=False"]  # every evaluation complete: a short run always writes nn/best.pt
 
 
 def _run(args, tmp_path, timeout=300, env=None):
@@ -109,6 +110,35 @@ def test_best_checkpoint_is_a_policy_that_plays_but_does_not_resume(finished):
     with pytest.raises(CheckpointError, match="policy only"):
         checkpoint.read(str(finished / "nn" / "best.pt"), "cpu", "resume")
     assert checkpoint.latest(str(finished)) == str(finished / "nn" / "last.pt")  # never best.pt
+
+
+def test_a_resumed_run_replaces_nn_best_only_with_a_better_policy(tmp_path):
+    """nn/best.pt holds the best complete evaluation of the whole run, across resumes: its mean lives in the
+    checkpoint; a checkpoint of an earlier version, without it, takes it from nn/best.pt itself."""
+    never = "train.loop.eval_target=1e9"  # every 20 iterations a complete evaluation, and no solve to stop the run
+    assert _run(["experiment=b", "max_iterations=40", never], tmp_path).returncode == 0
+    run = tmp_path / "b"
+    last, best = run / "nn" / "last.pt", run / "nn" / "best.pt"
+    state = torch.load(last, weights_only=True)
+    assert state["trainer"]["best_return"] == checkpoint.read(str(best), "cpu", "play")["eval"]["eval/mean_return"]
+    state["trainer"]["best_return"] = 1e9  # no evaluation of the resumed run can beat it
+    checkpoint.save_checked(state, str(last))
+    before = _digest(best)
+    resumed = _run(["experiment=b", "resume=auto", "max_iterations=80", never], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _digest(best) == before
+    old = torch.load(last, weights_only=True)  # as an earlier version wrote it: no best_return
+    assert old["trainer"]["iteration"] == 80
+    del old["trainer"]["best_return"]
+    checkpoint.save_checked(old, str(last))
+    policy = torch.load(best, weights_only=True)
+    policy["eval"]["eval/mean_return"] = 1e9
+    checkpoint.save_checked(policy, str(best))
+    before = _digest(best)
+    resumed = _run(["experiment=b", "resume=auto", "max_iterations=120", never], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _digest(best) == before
+    assert torch.load(last, weights_only=True)["trainer"]["best_return"] == 1e9
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM])
@@ -240,7 +270,7 @@ def test_bad_input_fails_before_any_work_naming_it(tmp_path, overrides, error, t
 
 @pytest.mark.parametrize("other", [["task=Cartpole", "train=CartpoleDQN"], ["task=CartPole-v1",
                                                                           "train=CartPole-v1DQN", "num_envs=64"],
-                                   ["task=CartPole-v1", "train=CartPole-v1DQN", "train.algo.hidden=[64,64]"]])
+                                   ["task=CartPole-v1", "train=CartPole-v1DQN", "train.algo.hidden=[32,32]"]])
 def test_a_checkpoint_of_another_task_size_or_env_count_is_refused(finished, tmp_path, other):
     last = str(finished / "nn" / "last.pt")
     with pytest.raises(CheckpointError, match="other settings"):
