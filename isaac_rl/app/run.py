@@ -193,7 +193,9 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
     changed = []
     if resume_state is not None:
         trainer.load_state_dict(resume_state["trainer"])
-        if "best_return" not in resume_state["trainer"] and os.path.exists(best_path):  # an earlier version's run
+        if not os.path.exists(best_path):  # a new folder (checkpoint=... of another run): it gets its own best.pt
+            trainer.best_return = -math.inf
+        elif "best_return" not in resume_state["trainer"]:  # an earlier version's run: the mean is in best.pt
             try:
                 best_eval = checkpoint.read(best_path, "cpu", "play").get("eval", {})
             except CheckpointError:  # unreadable: the next complete evaluation replaces it

@@ -139,6 +139,10 @@ def test_a_resumed_run_replaces_nn_best_only_with_a_better_policy(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert _digest(best) == before
     assert torch.load(last, weights_only=True)["trainer"]["best_return"] == 1e9
+    # continued into a new folder (checkpoint=...), the run keeps a best.pt of its own
+    moved = _run(["experiment=c", f"checkpoint={last}", "max_iterations=140", never], tmp_path)
+    assert moved.returncode == 0, moved.stderr
+    assert checkpoint.read(str(tmp_path / "c" / "nn" / "best.pt"), "cpu", "play")["eval"]["eval/complete"] == 1.0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM])
