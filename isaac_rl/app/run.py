@@ -156,6 +156,18 @@ def _checkpoint_bytes(trainer: OffPolicyTrainer) -> int:
     return 2 * (trainer.buffer.nbytes + learner) + (1 << 20)
 
 
+def _best_mean(best_path: str) -> float:
+    """The evaluation mean that ``best_path`` (this run folder's ``nn/best.pt``) holds; -inf where there is none
+    (a new folder, e.g. ``checkpoint=`` of another run) or it cannot be read (the next complete evaluation replaces
+    it)."""
+    if not os.path.exists(best_path):
+        return -math.inf
+    try:
+        return float(checkpoint.read(best_path, "cpu", "play").get("eval", {}).get("eval/mean_return", -math.inf))
+    except CheckpointError:
+        return -math.inf
+
+
 def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, run_dir: str,
            ckpt_path: Optional[str], resume_state: Optional[Dict[str, Any]], stop: StopFlag) -> int:
     """Build, check the run folder, then train; ``config.yaml`` and ``history.jsonl`` are written only once the run
@@ -193,14 +205,7 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
     changed = []
     if resume_state is not None:
         trainer.load_state_dict(resume_state["trainer"])
-        if not os.path.exists(best_path):  # a new folder (checkpoint=... of another run): it gets its own best.pt
-            trainer.best_return = -math.inf
-        elif "best_return" not in resume_state["trainer"]:  # an earlier version's run: the mean is in best.pt
-            try:
-                best_eval = checkpoint.read(best_path, "cpu", "play").get("eval", {})
-            except CheckpointError:  # unreadable: the next complete evaluation replaces it
-                best_eval = {}
-            trainer.best_return = float(best_eval.get("eval/mean_return", -math.inf))
+        trainer.best_return = _best_mean(best_path)  # best.pt is replaced only by a better policy, across resumes
         quiet = ("resume", "checkpoint", "overwrite", "debug")
         changed = [d for d in checkpoint.differences(resume_state["config"], cfg) if d[0] not in quiet]
         print(f"[isaac_rl] resumed from {ckpt_path} at iteration {trainer.iteration}")

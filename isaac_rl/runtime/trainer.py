@@ -454,7 +454,7 @@ class OffPolicyTrainer:
             "iteration": self.iteration, "updates": self.updates, "obs": self.obs.clone(),
             "stats": self.stats.state_dict(), "agent": self.algo.state_dict(), "buffer": self.buffer.state_dict(),
             "rng_cpu": torch.get_rng_state(), "agent_results": [dict(r) for r in self.agent_results],
-            "stopped": self._stopped.clone(), "best_return": self.best_return}
+            "stopped": self._stopped.clone()}
         if self.env.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.env.device)
         if self.nstep is not None:
@@ -472,9 +472,6 @@ class OffPolicyTrainer:
         if "noise" in state and "noise" not in agent:
             agent["noise"] = state["noise"]
         self.obs.copy_(state["obs"])
-        # nn/best.pt is replaced only by a better evaluation, also after a resume (checkpoints of earlier versions
-        # did not keep the best mean: the caller then reads it from nn/best.pt)
-        self.best_return = float(state.get("best_return", -math.inf))
         if "agent_results" in state:
             self.agent_results = [dict(r) for r in state["agent_results"]]
             self._stopped.copy_(state["stopped"])
