@@ -59,8 +59,10 @@ class StackedLinear(StackedModule):
         self.bias = nn.Parameter(_stacked_uniform((1, out_dim), bound, generators).to(device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[0] == 1:  # one agent: the 2-D GEMM with its bias, as nn.Linear
-            return torch.addmm(self.bias[0], x[0], self.weight[0]).unsqueeze(0)
+        k, rows, out = x.shape[0], x.shape[1], self.weight.shape[2]
+        if k == 1:  # one agent: the 2-D GEMM with its bias, as nn.Linear; views (not indexing), whose backward is free
+            return torch.addmm(self.bias.view(out), x.reshape(rows, x.shape[2]),
+                               self.weight.view(self.weight.shape[1], out)).view(1, rows, out)
         return torch.baddbmm(self.bias, x, self.weight)
 
 class StackedLayerNorm(StackedModule):
