@@ -25,6 +25,12 @@ class TorchTask:
         dtype: ``torch.float32`` (default) or ``torch.float64`` (bit-for-bit parity with gymnasium's float64 maths).
         max_episode_steps: Time limit in steps; reaching it sets ``truncated``.
         debug_checks: Also reject NaN/inf actions on CUDA (a host sync per step). Always on for CPU.
+
+    An ended episode restarts in the same step from a fresh random state drawn from torch's default generator, the
+    one generator that CUDA graph replays advance. With ``random_auto_reset = False`` (an attribute, set on the
+    trainer's evaluation and verification envs, which count only each env's first episode) it restarts from the
+    state of the last ``reset`` instead and draws nothing, so evaluating never moves the random stream that training
+    explores with: a run's training is the same whatever its evaluation schedule.
     """
 
     state_dim: int
@@ -32,6 +38,7 @@ class TorchTask:
     action_spec: ActionSpec
     obs_clip: Optional[float] = None
     serial_below: int = 65536  # CPU: step with one intra-op thread below this many envs (see step)
+    random_auto_reset: bool = True  # False: an ended episode restarts from the last reset's state (evaluation envs)
     _reset_low: Sequence[float]
     _reset_high: Sequence[float]
 
@@ -53,6 +60,7 @@ class TorchTask:
         high = torch.tensor(self._reset_high, dtype=dtype, device=self.device).unsqueeze(-1)
         self._reset_span, self._reset_min = high - low, low  # [S, 1]
         self.state = self._sample_reset(self._gen)  # [S, N], updated in place from here on
+        self._reset_state = self.state.clone()  # [S, N]: the last reset's state (auto-resets without randomness)
         self.progress = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
         # 0-d tensors for the per-step constants: a Python scalar costs ~4 us of conversion per eager CPU op, more than
         # the op itself at a few thousand envs.
@@ -71,7 +79,7 @@ class TorchTask:
     def persistent_tensors(self) -> Tuple[torch.Tensor, ...]:
         """State and step counters: one tensor each for the env's life, updated in place by ``step`` (a CUDA graph
         reads and writes them at the addresses it recorded)."""
-        return self.state, self.progress
+        return self.state, self.progress, self._reset_state
 
     # ------------------------------------------------------------------ task-specific parts
     def physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
@@ -115,6 +123,7 @@ class TorchTask:
     def _become(self, state: torch.Tensor) -> torch.Tensor:
         """Copy ``[S, N]`` ``state`` into the env's state, zero the step counters; the observation of ``state``."""
         self.state.copy_(state)
+        self._reset_state.copy_(state)
         self.progress.zero_()
         return self._clip(self._observe(state))
 
@@ -150,7 +159,8 @@ class TorchTask:
         final_obs = self._clip(raw_obs)
         # Static shapes, no host sync: a candidate reset for every env, kept where the episode ended. The observation
         # is of the new tensor, never a view of self.state, so the next step cannot overwrite what was handed out.
-        new_state = torch.where(done, self._sample_reset(), next_state)
+        restart = self._sample_reset() if self.random_auto_reset else self._reset_state
+        new_state = torch.where(done, restart, next_state)
         self.state.copy_(new_state)
         obs = self._clip(self._observe(new_state))
         self.progress.masked_fill_(done, 0)  # a Scalar overload: no wrapping cost, and no .item() of a CUDA value

@@ -110,6 +110,9 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
                               seed + 1)
         if verify_episodes and rank == 0:
             verification = make_env(cfg["task"], cfg["sim"], verify_episodes, device, seed + 2)  # one agent at a time
+        for judge in (evaluation, verification):  # torch tasks: evaluating draws nothing from training's generator
+            if hasattr(judge, "random_auto_reset"):
+                judge.random_auto_reset = False  # type: ignore[union-attr]
     algo = make_algorithm(cfg["train"]["algo"], env, seeds, vary)
     buffer = ReplayBuffer(tcfg.buffer_per_env * int(cfg["num_envs"]), env.obs_dim, algo.action_dim, env.device,
                           verbose=verbose, agents=population)

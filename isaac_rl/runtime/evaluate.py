@@ -19,8 +19,9 @@ class Evaluator:
     The steps run in chunks of ``check_every``; between chunks (outside the training hot loop) it reads ``alive.any()``
     to stop early. With ``cuda_graph`` (a torch task on CUDA) a chunk is recorded once as a CUDA graph and replayed, one
     launch instead of ``check_every`` x ~40. Only the first
-    episode of each env counts, so the noise of later auto-resets (torch's default generator in a torch task) does not
-    change the result; the initial states come from the env's own generator, reseeded by ``seed``.
+    episode of each env counts, so what an env does after its first episode does not change the result (the trainer's
+    torch evaluation envs restart it without drawing random numbers, ``random_auto_reset = False``, so evaluating
+    leaves training's random stream alone); the initial states come from the env's own generator, reseeded by ``seed``.
 
     Per-env first-episode sums live in persistent device tensors (float ``[N]`` return and length, float ``[N]``
     ``alive`` = first episode not yet ended) that a chunk updates in place: each step adds ``reward * alive``.

@@ -94,3 +94,30 @@ def test_evaluator_keeps_the_env_dtype():
 
     result = Evaluator(env, policy)(seed=3)
     assert set(seen) == {torch.float64} and result["eval/complete"] == 1.0
+
+
+def _trained_weights(eval_interval, verify_episodes):
+    """Agent weights of a short CartPole-v1 DQN run (learning from iteration 4) with this evaluation schedule."""
+    from isaac_rl.app.build import make_trainer
+    from tests.conftest import shipped
+
+    cfg = shipped("CartPole-v1", "CartPole-v1DQN", 3, "torch", "num_envs=32", "num_eval_envs=16",
+                  warmup_iterations=4, max_iterations=40, eval_interval=eval_interval, eval_target=None,
+                  verify_episodes=verify_episodes, log_interval=10)
+    torch.set_num_threads(1)
+    trainer, _, _ = make_trainer(cfg, "cpu", verbose=False)
+    summary = trainer.train()
+    return summary, {k: v.clone() for k, v in trainer.algo.q.state_dict().items()}
+
+
+def test_evaluating_does_not_change_training():
+    """Evaluation and verification envs restart ended episodes without random draws, so training (which explores
+    with torch's default generator) is the same with evaluations every 3 iterations, every 7, or none; the
+    evaluations did run past first episodes (their auto-resets would have drawn) and did see different policies."""
+    never, weights = _trained_weights(0, 0)
+    for interval, verify in ((3, 0), (7, 64)):
+        summary, other = _trained_weights(interval, verify)
+        assert summary["iterations"] == never["iterations"] == 40
+        assert summary["eval/mean_length"] > 0 and summary["eval/complete"] == 1.0
+        for name, tensor in weights.items():
+            assert torch.equal(tensor, other[name]), (interval, name)
