@@ -112,12 +112,13 @@ def _trained_weights(eval_interval, verify_episodes):
 
 def test_evaluating_does_not_change_training():
     """Evaluation and verification envs restart ended episodes without random draws, so training (which explores
-    with torch's default generator) is the same with evaluations every 3 iterations, every 7, or none; the
-    evaluations did run past first episodes (their auto-resets would have drawn) and did see different policies."""
+    with torch's default generator) is the same with evaluations every 3 iterations, every 7 with a verification at
+    the end, or none (on the code before, whose evaluation auto-resets drew from that generator, the weights differ)."""
     never, weights = _trained_weights(0, 0)
     for interval, verify in ((3, 0), (7, 64)):
         summary, other = _trained_weights(interval, verify)
         assert summary["iterations"] == never["iterations"] == 40
         assert summary["eval/mean_length"] > 0 and summary["eval/complete"] == 1.0
+        assert summary.get("eval/verified_episodes", 0.0) == float(verify)
         for name, tensor in weights.items():
             assert torch.equal(tensor, other[name]), (interval, name)
