@@ -45,6 +45,27 @@ def missing_train_config(argv: List[str], cfg_dir: str = CFG_DIR) -> Optional[st
             f"{' or '.join('train=' + o for o in options) if options else 'a train= config for it'}")
 
 
+def unknown_population_key(argv: List[str], cfg_dir: str = CFG_DIR) -> Optional[str]:
+    """``population_vary.KEY=[...]`` with a KEY the root config does not list: one line naming it and the keys that
+    can vary, instead of Hydra's "Key 'KEY' is not in struct" (``population_vary.train.algo.lr`` is written
+    ``population_vary.lr``). ``+population_vary.KEY`` reaches the config check, which names the algorithm's keys."""
+    given = [a.split("=", 1)[0] for a in argv if a.startswith("population_vary.")]
+    if not given:
+        return None
+    import yaml  # Hydra's own dependency: loaded anyway just after this
+
+    with open(os.path.join(cfg_dir, "config.yaml")) as f:
+        keys = list(yaml.safe_load(f).get("population_vary") or {})
+    for name in given:
+        key = name[len("population_vary."):]
+        if key not in keys:
+            short = key.rsplit(".", 1)[-1]
+            hint = f"; write population_vary.{short}=[...]" if short in keys else ""
+            return (f"invalid config: {name}; allowed: population_vary.<key> with a train.algo key that can vary "
+                    f"per agent ({', '.join(keys)}){hint}")
+    return None
+
+
 class _Finished(BaseException):
     """The run returned its exit code (everything written and closed): carries it out of Hydra's ``main``."""
 
@@ -75,7 +96,7 @@ def train() -> None:
     adds a folder of your own); user errors are one line on stderr (exit 2; 3 for a diverged run)."""
     argv = sys.argv[1:]
     _prepare_simulator(argv)
-    missing = missing_train_config(argv)
+    missing = missing_train_config(argv) or unknown_population_key(argv)
     if missing:
         sys.stderr.write(f"[isaac_rl] error: {missing}\n")
         sys.exit(2)

@@ -47,7 +47,11 @@ def test_train_writes_config_checkpoint_metrics_and_tensorboard(tmp_path):
 @pytest.mark.parametrize("override, key", [("num_envs=0", "num_envs=0"), ("sim=bullet", "sim='bullet'"),
                                             ("train.algo.gamma=1.5", "train.algo.gamma=1.5"),
                                             ("resume=sometimes", "resume='sometimes'"),
-                                            ("train.algo.layer_norm=2", "train.algo.layer_norm=2")])
+                                            ("train.algo.layer_norm=2", "train.algo.layer_norm=2"),
+                                            ("population_vary.train.algo.lr=[1e-3,2e-3]",
+                                             "population_vary.train.algo.lr; allowed: population_vary.<key> "
+                                             "with a train.algo key that can vary per agent (lr, actor_lr"),
+                                            ("population_vary.hidden=[[8],[16]]", "population_vary.hidden;")])
 def test_invalid_config_fails_before_training_naming_the_key(tmp_path, override, key):
     proc = _run([override, "experiment=bad"], tmp_path, timeout=120)
     assert proc.returncode != 0 and f"invalid config: {key}" in proc.stderr
