@@ -59,17 +59,16 @@ def compile_iteration(fn: IterationFn, tensors: Callable[[], Iterable[torch.Tens
             for tensor in tensors():
                 mark_static(tensor)
         return torch.compile(fn, mode="reduce-overhead", dynamic=False)
-    if _welford_fusion_bug():
-        inductor_config.cpp.max_horizontal_fusion_size = 1
-    return torch.compile(fn, dynamic=False)  # static shapes: a trainer's shapes never change
+    options = {"cpp.max_horizontal_fusion_size": 1} if welford_fusion_bug(torch.__version__) else None
+    return torch.compile(fn, dynamic=False, options=options)  # static shapes: a trainer's shapes never change
 
 
-def _welford_fusion_bug() -> bool:
-    """Whether this torch's C++ inductor backend miscompiles two same-shape LayerNorm (Welford) reductions that it
-    fuses side by side into one kernel: torch 2.4 to 2.6 declare ``weight_recps`` twice in that kernel (a C++ compile
-    error; seen with a population's LayerNorm Q-network on torch 2.4.1, not on 2.13). The fix keeps such reductions
-    in separate kernels (no horizontal fusion in the C++ backend)."""
-    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+def welford_fusion_bug(version: str) -> bool:
+    """Whether torch ``version``'s C++ inductor backend may declare ``weight_recps`` twice in a kernel of two
+    LayerNorm (Welford) reductions fused side by side (a C++ compile error; seen with a population's Q-network on
+    torch 2.4.1, not on 2.13; assumed through 2.6, before that code was reworked): then ``compile_iteration`` turns
+    off the C++ backend's horizontal fusion."""
+    major, minor = (int(part) for part in version.split(".")[:2])
     return (2, 4) <= (major, minor) < (2, 7)
 
 

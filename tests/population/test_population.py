@@ -131,3 +131,16 @@ def test_bad_population_settings_fail_before_any_work_naming_the_key(overrides, 
     raw = compose_config(["task=CartPole-v1", "train=CartPole-v1DQN", "sim_device=cpu", *overrides])
     with pytest.raises(ConfigError, match=message):
         resolve(raw)
+
+
+def test_the_root_config_lists_every_key_that_can_vary():
+    """``cfg/config.yaml``'s ``population_vary`` block (what Hydra and the CLI's pre-check accept) holds exactly the
+    keys the algorithms' settings declare per-agent (``PER_AGENT``)."""
+    import yaml
+
+    from isaac_rl.algorithms import ALGORITHMS
+    from tests.conftest import ROOT
+
+    with open(f"{ROOT}/cfg/config.yaml") as f:
+        listed = set(yaml.safe_load(f)["population_vary"])
+    assert listed == {key for settings, _ in ALGORITHMS.values() for key in settings.PER_AGENT}

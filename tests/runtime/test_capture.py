@@ -12,6 +12,7 @@ import torch
 
 from isaac_rl.app.build import make_trainer
 from isaac_rl.app.config import ConfigError, resolve
+from isaac_rl.runtime.capture import welford_fusion_bug
 from tests.conftest import compose_config
 
 CASES = [("CartPole-v1", "CartPole-v1DQN"), ("Cartpole", "CartpoleDQN"), ("Pendulum", "PendulumDDPG"),
@@ -125,6 +126,13 @@ def test_inductor_iteration_is_a_valid_training_iteration(overrides):
     # Every env state is one an episode can be in (|x| <= 2.4 + one step, |theta| <= 12 degrees + one step).
     state = compiled.env.state
     assert state[0].abs().max() < 2.4 + 0.1 and state[2].abs().max() < 0.2095 + 0.1
+
+
+@pytest.mark.parametrize("version, affected", [("2.3.1", False), ("2.4.1+cu121", True), ("2.6.0", True),
+                                               ("2.7.0.dev20250101", False), ("2.10.0a0+git1234", False),
+                                               ("2.13.0+cpu", False)])
+def test_inductor_fusion_workaround_covers_torch_2_4_to_2_6(version, affected):
+    assert welford_fusion_bug(version) is affected
 
 
 @pytest.mark.parametrize("overrides, key", [(["sim=gymnasium"], "sim='gymnasium'"),
