@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU check in one call (a lent GPU machine gives ~15 minutes in all): install the carried wheels, run the CUDA
-# tests, then the benchmarks, writing each output and the scaling figure to $OUT (default gpu_out/).
+# Every GPU check in one call (about 14 minutes on one H100): install the wheels in .whl/, run the CUDA tests, then
+# the benchmarks, writing each output and the scaling figure to $OUT (default gpu_out/).
 #
 #   bash scripts/gpu_check.sh                       # on the GPU machine: python3 with a CUDA torch
 #   DEVICE=cpu QUICK=1 bash scripts/gpu_check.sh    # rehearsal on a CPU machine (tiny settings, same steps)

@@ -2,7 +2,7 @@
 
 State rows (both presets): ``[x, x_dot, theta, theta_dot]``, observation ``[N, 4]`` in the same order.
 
-``Cartpole`` (Isaac Gym / IsaacGymEnvs, see ``shared/design/isaacgym-cartpole-spec.md``)
+``Cartpole`` (Isaac Gym / IsaacGymEnvs: ``assets/cartpole.urdf`` and IsaacGymEnvs' ``cartpole.py``)
     Cart of mass ``M = 1 kg`` on a frictionless prismatic joint; pole of mass ``m = 1 kg`` whose centre of mass is
     ``l = 0.47 m`` from a frictionless hinge. The URDF gives no inertia tensors and the URDF default is zero, so we
     assume the pole is a point mass (``I = 0`` about its centre of mass; ``pole_inertia`` lets you set the solid-box

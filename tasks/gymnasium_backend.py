@@ -24,7 +24,7 @@ _GYM_TASKS = {
 
 
 class GymnasiumTask:
-    """A gymnasium vector env behind :class:`isaac_rl.VecEnv`. Tensors are returned on ``device``.
+    """A gymnasium vector env behind :class:`isaac_rl.core.contract.VecEnv`. Tensors are returned on ``device``.
 
     Args:
         name: ``"CartPole-v1"`` or ``"Pendulum"``.

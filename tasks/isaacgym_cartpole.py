@@ -1,7 +1,7 @@
 """The real Isaac Gym (Preview 4) PhysX Cartpole behind the tensor contract.
 
-Scene, sim parameters and tensor API calls follow IsaacGymEnvs' ``Cartpole`` task (see
-``shared/design/isaacgym-cartpole-spec.md`` sections 1.2-1.4): TGS solver with 4/0 iterations, dt 0.0166 s with 2
+Scene, sim parameters and tensor API calls follow IsaacGymEnvs' ``Cartpole`` task
+(``isaacgymenvs/tasks/cartpole.py`` and ``cfg/task/Cartpole.yaml``): TGS solver with 4/0 iterations, dt 0.0166 s with 2
 substeps, z up, effort drive on the cart DOF, no stiffness or damping, headless with graphics device -1, GPU
 pipeline on CUDA. Two deliberate differences from IsaacGymEnvs, both fixes of its known pitfalls:
 
