@@ -16,7 +16,7 @@ from isaac_rl.core.contract import ActionSpec, StepOut, canonical_device
 
 
 class TorchTask:
-    """Base of the batched torch tasks. See the module docstring; the public API is :class:`isaac_rl.core.contract.VecEnv`.
+    """Base of the batched torch tasks (see the module docstring); the API is :class:`isaac_rl.core.contract.VecEnv`.
 
     Args:
         num_envs: Number of environments ``N`` (1 to 2**30).
