@@ -18,6 +18,7 @@ from isaac_rl.tasks.isaaclab_app import INSTALL_HELP
 __all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph"]
 
 
+RUN_LEVEL = ("seed", "compile", "cuda_graph")  # TrainerConfig fields set from top-level keys, not train.loop
 SEED_MAX = 2 ** 62  # eval and verification seeds are offsets of seed; all stay inside torch's 64-bit range
 # Schedule keys whose unit changed so that no setting silently changes meaning with num_envs.
 RENAMED = {"train.loop.learning_starts": "train.loop.warmup_iterations (iterations = random transitions per env)",
@@ -55,6 +56,7 @@ def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     train["loop"] = loop
     cfg["train"] = train
     cfg["population"] = cfg.get("population", 1)
+    _apply_isaacgymenvs_keys(cfg)
     cfg["population_vary"] = {k: v for k, v in (cfg.get("population_vary") or {}).items() if v is not None}
     validate(cfg)
     # Every default filled in from the settings dataclasses (the one source of defaults): what config.yaml records.
@@ -63,10 +65,33 @@ def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     return cfg
 
 
+def _apply_isaacgymenvs_keys(cfg: Dict[str, Any]) -> None:
+    """IsaacGymEnvs' ``pipeline``, ``physics_engine`` and ``force_render``, accepted so that its commands run: checked,
+    ``pipeline=cpu`` mapped onto ``sim_device``, then dropped (they select nothing else here, and a resumed run's
+    config then compares as before)."""
+    pipeline = cfg.pop("pipeline", "gpu")
+    need(pipeline in ("gpu", "cpu"), "pipeline", pipeline, "gpu (tensors stay on sim_device) or cpu (everything on "
+         "the CPU)")
+    if pipeline == "cpu":
+        need(str(cfg["sim_device"]) in ("auto", "cpu"), "sim_device", cfg["sim_device"], "cpu or auto with "
+             "pipeline=cpu (this trainer never copies between devices: pipeline=gpu with a CUDA sim_device, or "
+             "sim_device=cpu)")
+        if cfg["sim_device"] == "auto":
+            cfg["sim_device"] = "cpu"
+        if cfg.get("rl_device") == "auto":
+            cfg["rl_device"] = "cpu"
+    engine = cfg.pop("physics_engine", "physx")
+    need(engine == "physx", "physics_engine", engine, "physx (Isaac Gym's PhysX with sim=isaacgym; the torch and "
+         "gymnasium backends have their own physics and ignore it)")
+    render = cfg.pop("force_render", False)
+    need(render is False, "force_render", render, "False (no backend opens a viewer; record episodes with "
+         "capture_video=True or scripts/play.py --video)")
+
+
 def loop_dict(loop: Mapping[str, Any]) -> Dict[str, Any]:
     """``train.loop`` with every default of :class:`TrainerConfig` filled in, without its run-level keys."""
     settings = dataclasses.asdict(build(TrainerConfig, loop, "train.loop"))
-    return {k: v for k, v in settings.items() if k not in ("seed", "compile", "cuda_graph")}
+    return {k: v for k, v in settings.items() if k not in RUN_LEVEL}
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
@@ -134,11 +159,36 @@ def validate(cfg: Mapping[str, Any]) -> None:
         section, key = old.rsplit(".", 1)
         holder = loop if section == "train.loop" else train["algo"]
         need(key not in holder, old, holder.get(key), f"nothing: it was replaced by {new}")
-    for key in ("seed", "compile", "cuda_graph"):  # run-level keys, not loop settings
+    for key in RUN_LEVEL:  # run-level keys, not loop settings
         need(key not in loop, f"train.loop.{key}", loop.get(key), f"nothing here: set the top-level key {key}")
-    build(TrainerConfig, loop, "train.loop")
+    missing = [f.name for f in dataclasses.fields(TrainerConfig) if f.name not in RUN_LEVEL and f.name not in loop]
+    need(not missing, "train.loop", f"<without {', '.join(missing)}>", "a section that sets every loop key (the "
+         "shipped cfg/train/*.yaml are the one source of their values; copy one)")
+    settings = build(TrainerConfig, loop, "train.loop")
     settings_dict(train["algo"])
     _validate_population(cfg)
+    need(isinstance(cfg.get("train_dir", "runs"), str) and str(cfg.get("train_dir", "runs")).strip() != "",
+         "train_dir", cfg.get("train_dir"), "a folder path (runs by default; . for the current folder)")
+    if not cfg.get("test", False):
+        _validate_schedule(cfg, settings)
+
+
+def _validate_schedule(cfg: Mapping[str, Any], loop: TrainerConfig) -> None:
+    """Loop settings that are each valid but together leave the run without learning: a warm-up as long as the
+    run (no gradient step), a replay buffer smaller than one batch, an n-step window longer than the buffer keeps
+    per env."""
+    need(loop.warmup_iterations < loop.max_iterations, "train.loop.warmup_iterations", loop.warmup_iterations,
+         f"fewer than the run's train.loop.max_iterations ({loop.max_iterations}): a warm-up as long as the run "
+         "takes no gradient step; lower it or raise max_iterations")
+    held = loop.buffer_per_env * int(cfg["num_envs"])
+    need(held >= loop.batch_size, "train.loop.batch_size", loop.batch_size,
+         f"at most the replay buffer's train.loop.buffer_per_env x num_envs = {loop.buffer_per_env} x "
+         f"{cfg['num_envs']} = {held} transitions; lower batch_size or raise buffer_per_env")
+    n_step = max(int(a.n_step) for a in agent_settings(cfg["train"]["algo"], cfg.get("population_vary") or {},
+                                                         cfg.get("population", 1)))
+    need(n_step <= loop.buffer_per_env, "train.algo.n_step", n_step,
+         f"at most train.loop.buffer_per_env ({loop.buffer_per_env}): an n-step transition spans n iterations of "
+         "each env's history; lower n_step or raise buffer_per_env")
 
 
 def _validate_population(cfg: Mapping[str, Any]) -> None:

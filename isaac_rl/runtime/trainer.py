@@ -53,17 +53,18 @@ class TrainerConfig:
             compilation; see :mod:`isaac_rl.runtime.capture`).
     """
 
-    max_iterations: int = 1000
-    warmup_iterations: int = 16
-    batch_size: int = 256
-    updates_per_step: int = 1
-    log_interval: int = 50
-    eval_interval: int = 100
-    eval_target: Optional[float] = None
-    eval_early_out: bool = True
-    checkpoint_interval: int = 0
-    verify_episodes: int = 0
-    buffer_per_env: int = 256
+    # No defaults for the loop keys: their one source is the train config (cfg/train/*.yaml), which sets each.
+    max_iterations: int
+    warmup_iterations: int
+    batch_size: int
+    updates_per_step: int
+    log_interval: int
+    eval_interval: int
+    eval_target: Optional[float]
+    eval_early_out: bool
+    checkpoint_interval: int
+    verify_episodes: int
+    buffer_per_env: int
     seed: int = 0
     compile: bool = False
     cuda_graph: bool = False

@@ -23,7 +23,8 @@ def _cfg(algo):
         a = dict(name="DDPG", hidden=[32], actor_lr=1e-3, critic_lr=1e-3, gamma=0.99, tau=0.005, policy_delay=2,
                  max_grad_norm=0.0, noise="ou", noise_sigma=0.2, ou_theta=0.15)
     loop = dict(max_iterations=60, warmup_iterations=4, batch_size=32, updates_per_step=2, buffer_per_env=25,
-                log_interval=10, eval_interval=0, eval_target=None, checkpoint_interval=0)
+                log_interval=10, eval_interval=0, eval_target=None, checkpoint_interval=0, eval_early_out=True,
+                verify_episodes=0)
     return dict(task=dict(name="Cartpole", env={}), sim="torch", num_envs=16, seed=3,
                 train=dict(algo=a, loop=loop, eval_envs=4))
 

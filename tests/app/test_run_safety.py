@@ -335,5 +335,5 @@ def test_every_run_logs_the_sweep_objective(finished):
     rows = [json.loads(line) for line in (finished / "metrics.jsonl").read_text().splitlines()]
     ends = [r for r in rows if "eval/iterations_to_solve" in r]  # one per run (a resume of this folder adds one)
     assert ends and ends[0]["eval/solved"] == 0.0 and ends[0]["eval/iterations_to_solve"] == 2 * 60
-    sweep = yaml.safe_load(open(os.path.join(ROOT, "cfg", "sweep", "CartPole-v1DQN.yaml")))
+    sweep = yaml.safe_load(open(os.path.join(ROOT, "scripts", "wandb_sweeps", "CartPole-v1DQN.yaml")))
     assert sweep["metric"] == {"name": "eval/iterations_to_solve", "goal": "minimize"}
