@@ -1,12 +1,23 @@
 """Task definitions: one constructor, three backends, one tensor contract (:class:`isaac_rl.core.contract.VecEnv`).
 
-=============  =====================================  ==========================  =====================
-task           torch (default, CPU or CUDA)            gymnasium (CPU fallback)    isaacgym (PhysX)
-=============  =====================================  ==========================  =====================
-Cartpole       Isaac Gym preset, Lagrangian + RK4      --                          IsaacGymEnvs' task
-CartPole-v1    gymnasium's classic dynamics            CartPole-v1                 --
-Pendulum       gymnasium's Pendulum-v1 dynamics        Pendulum-v1                 --
-=============  =====================================  ==========================  =====================
+=====================  =====================================  ==========================  =====================
+task                   torch (default, CPU or CUDA)            gymnasium (CPU fallback)    isaacgym (PhysX)
+=====================  =====================================  ==========================  =====================
+Cartpole               Isaac Gym preset, Lagrangian + RK4      --                          IsaacGymEnvs' task
+CartPole-v1            gymnasium's classic dynamics            CartPole-v1                 --
+Pendulum               gymnasium's Pendulum-v1 dynamics        Pendulum-v1                 --
+CartpoleBalance        dm_control cartpole.balance (MuJoCo     --                          --
+                       model and RK4 in closed form)
+CartpoleBalanceSparse  dm_control cartpole.balance_sparse      --                          --
+CartpoleSwingup        dm_control cartpole.swingup             --                          --
+CartpoleSwingupSparse  dm_control cartpole.swingup_sparse      --                          --
+CartpoleTwoPoles       dm_control cartpole.two_poles           --                          --
+CartpoleThreePoles     dm_control cartpole.three_poles         --                          --
+=====================  =====================================  ==========================  =====================
+
+The six ``Cartpole<...>`` tasks of DeepMind Control Suite's cart-pole family are one class
+(:class:`isaac_rl.tasks.dmc_cartpole.DMCCartpole`, settings ``n_poles``, ``swing_up``, ``sparse``); their float64
+trajectories equal dm_control's (tests/tasks/test_dmc_parity.py).
 """
 
 from __future__ import annotations
@@ -21,6 +32,12 @@ TASKS: Dict[str, Tuple[str, ...]] = {
     "Cartpole": ("torch", "isaacgym"),
     "CartPole-v1": ("torch", "gymnasium"),
     "Pendulum": ("torch", "gymnasium"),
+    "CartpoleBalance": ("torch",),
+    "CartpoleBalanceSparse": ("torch",),
+    "CartpoleSwingup": ("torch",),
+    "CartpoleSwingupSparse": ("torch",),
+    "CartpoleTwoPoles": ("torch",),
+    "CartpoleThreePoles": ("torch",),
 }
 SIMS = ("torch", "gymnasium", "isaacgym", "isaaclab")
 OPEN_SIMS = ("isaaclab",)  # backends with their own task registry: any task name they know
@@ -77,8 +94,9 @@ def task_class(name: str, sim: str, class_path: Optional[str] = None) -> type:
         from isaac_rl.tasks.isaaclab_backend import IsaacLabTask
         return IsaacLabTask
     from isaac_rl.tasks.cartpole import ClassicCartPole, IsaacCartpole
+    from isaac_rl.tasks.dmc_cartpole import DMC_TASKS
     from isaac_rl.tasks.pendulum import Pendulum
-    return {"Cartpole": IsaacCartpole, "CartPole-v1": ClassicCartPole, "Pendulum": Pendulum}[name]
+    return {"Cartpole": IsaacCartpole, "CartPole-v1": ClassicCartPole, "Pendulum": Pendulum, **DMC_TASKS}[name]
 
 
 def task_keywords(name: str, sim: str, class_path: Optional[str] = None) -> Tuple[str, ...]:

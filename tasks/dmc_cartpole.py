@@ -1,0 +1,365 @@
+"""DeepMind Control Suite's cart-pole family as batched torch tasks, with MuJoCo's physics in closed form.
+
+dm_control (``dm_control/suite/cartpole.py`` and ``cartpole.xml``) defines six tasks on one model; here they are one
+class, :class:`DMCCartpole` (``n_poles``, ``swing_up``, ``sparse``), and six named tasks that only set its defaults:
+
+=====================  =======  ========  ======  ===========================
+task                   n_poles  swing_up  sparse  dm_control
+=====================  =======  ========  ======  ===========================
+CartpoleBalance        1        False     False   ``cartpole.balance``
+CartpoleBalanceSparse  1        False     True    ``cartpole.balance_sparse``
+CartpoleSwingup        1        True      False   ``cartpole.swingup``
+CartpoleSwingupSparse  1        True      True    ``cartpole.swingup_sparse``
+CartpoleTwoPoles       2        True      False   ``cartpole.two_poles``
+CartpoleThreePoles     3        True      False   ``cartpole.three_poles``
+=====================  =======  ========  ======  ===========================
+
+Model (the constants below are the compiled MuJoCo model's, checked by tests/tasks/test_dmc_parity.py)
+    A 1 kg cart on a slider (damping 5e-4 N*s/m, soft limit at +-1.8 m: ``solreflimit=".08 1"`` and MuJoCo's default
+    ``solimp``), driven by a motor of gear 10 (force ``10 * clamp(u, -1, 1)`` N). Pole 1 hinges at the cart's centre,
+    pole k+1 at the tip of pole k; each pole is a 0.1 kg capsule of 1 m (centre of mass 0.5 m from its hinge, inertia
+    ``POLE_INERTIA`` about it) on a hinge with damping 2e-6 N*m*s/rad. Gravity 9.81 m/s^2, no contacts, 100 Hz control,
+    MuJoCo's RK4 at 0.01 s (no frame skip), 1000-step episodes, never terminated.
+
+State rows (``[S, N]``, ``S = 2 (n_poles + 1)``): ``qpos = [x, theta_1 .. theta_n]`` then ``qvel``, as MuJoCo's. The
+hinges are relative (``theta_k`` is pole k's angle to pole k-1); pole k's world angle is ``phi_k = theta_1 + .. +
+theta_k`` (0 = upright, positive tilts the tip towards +x).
+
+Observation ``[N, 3 n + 2]``: ``[x, cos phi_1, sin phi_1, .., cos phi_n, sin phi_n, x_dot, theta_dot_1 ..
+theta_dot_n]`` = dm_control's ``position`` (``bounded_position``: the ``zz`` and ``xz`` entries of each pole's world
+rotation matrix) then ``velocity`` (``qvel``), its flattening order.
+
+Rewards of the state after the step and the applied (clamped) control ``u``, both in [0, 1] per step:
+    sparse: 1 where ``|x| <= 0.25`` and every ``cos phi_k >= 0.995``, else 0;
+    dense: ``mean_k (1 + cos phi_k) / 2 * (4 + (1 - u^2)) / 5 * (1 + g(max_k |theta_dot_k| / 5)) / 2
+    * (1 + g(|x| / 2)) / 2`` with ``g(d) = 0.1 ** (d^2)`` (``rewards.tolerance``'s gaussian, 0.1 at the margin).
+
+Initial states (every env, every episode): ``qvel ~ 0.01 N(0, 1)``; balance: ``x ~ U(-0.1, 0.1)``, every hinge
+``~ U(-0.034, 0.034)``; swing-up: ``x ~ 0.01 N(0, 1)``, ``theta_1 ~ pi + 0.01 N(0, 1)``, further hinges
+``~ 0.1 N(0, 1)`` (the chain hangs down).
+
+Dynamics. Lagrange's equations of the chain in world angles ``phi`` (mass matrix entries ``h_i cos phi_i`` between
+the cart and pole i, ``L h_j cos(phi_i - phi_j)`` between poles i < j, ``J_i`` on the diagonal, with ``h_i = m c +
+L m (n - i)`` the first moment of pole i and the poles beyond it about hinge i and ``J_i = I + m c^2 + L^2 m (n - i)``),
+mapped to the relative hinges by the constant matrix ``phi = S theta`` (``M = S^T M_phi S``), give ``M(q) qacc = tau``
+with gravity, Coriolis/centrifugal, damping and the motor force in ``tau``. The 2..6-dof system is solved by an
+unrolled LDL^T factorisation on ``[N]`` rows (element-wise ops only: no host sync, CUDA-graph safe).
+
+The slider limit is MuJoCo's soft constraint, solved exactly: where ``r = 1.8 - |x| < 0`` (one scalar constraint,
+Jacobian ``J = -sign(x)`` on the slider) MuJoCo minimises a convex piecewise-quadratic whose minimiser is the force
+``f = max(0, -(J a0 - aref) / (A + R))`` with ``a0`` the unconstrained acceleration, ``A = (M^-1)_xx``,
+``aref = -B J v - K d(r) r`` (``K = 1 / (d_max^2 T^2 zeta^2)``, ``B = 2 / (d_max T)``, ``T, zeta = 0.08, 1``), the
+impedance ``d(r)`` rising from 0.9 to 0.95 over the first millimetre (``solimp = 0.9 0.95 0.001 0.5 2``) and
+``R = (1 - d) / d * A0``, ``A0 = (M^-1)_xx`` at ``q = 0`` (MuJoCo's ``dof_invweight0``). Its Newton solver reaches
+this minimiser in one iteration, so both agree to rounding. The force acts in every RK4 stage, as in MuJoCo's
+``mj_RungeKutta``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+from isaac_rl.core.contract import ActionSpec, canonical_device
+from isaac_rl.core.settings import is_int, need
+from isaac_rl.tasks.torch_base import TorchTask
+
+# The compiled MuJoCo model (dm_control 1.0.x cartpole.xml), float64 values.
+DT = 0.01  # option timestep; integrator RK4
+GRAVITY = 9.81
+CART_MASS = 1.0
+POLE_MASS = 0.1
+POLE_LENGTH = 1.0  # hinge-to-hinge (pole k+1 at pos 0 0 1 in pole k)
+POLE_COM = 0.5  # body_ipos z of each pole
+POLE_INERTIA = 0.0094245927672956  # body_inertia about the centre of mass, hinge axis (capsule r 0.045, 1 m, 0.1 kg)
+SLIDER_DAMPING = 5e-4
+HINGE_DAMPING = 2e-6
+GEAR = 10.0
+SLIDER_RANGE = 1.8
+SOLREF = (0.08, 1.0)  # timeconst, dampratio (timeconst >= 2 dt, so MuJoCo's refsafe leaves it)
+SOLIMP = (0.9, 0.95, 0.001, 0.5, 2.0)  # dmin, dmax, width, midpoint, power (MuJoCo's defaults)
+MAX_POLES = 5
+TIME_LIMIT_STEPS = 1000  # _DEFAULT_TIME_LIMIT = 10 s at 0.01 s per step
+CART_RANGE = 0.25  # sparse reward: |x| <= 0.25
+COS_MIN = 0.995  # sparse reward: every cos phi_k >= 0.995
+GAUSS_SCALE_SQ = -2.0 * math.log(0.1)  # rewards.tolerance's gaussian: exp(-0.5 (d * scale)^2), 0.1 at d = 1
+
+
+def _suffix_sums(rows: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+    """``out[a] = rows[a] + rows[a+1] + ..``: generalised forces or mass-matrix entries from world angles to hinges."""
+    out = list(rows)
+    for a in range(len(out) - 2, -1, -1):
+        out[a] = out[a] + out[a + 1]
+    return out
+
+
+class DMCCartpole(TorchTask):
+    """dm_control's cart-pole tasks (see the module docstring). Args as :class:`~isaac_rl.tasks.torch_base.TorchTask`
+    (``max_episode_steps`` 1000 = dm_control's 10 s), plus:
+
+    Args:
+        n_poles: Poles in the chain, 1 to 5 (dm_control: 1, ``two_poles`` 2, ``three_poles`` 3 or more).
+        swing_up: Start hanging down (swing-up) instead of near upright (balance).
+        sparse: 1 per step only in the target box instead of the dense shaped reward.
+
+    ``None`` takes the named task's value (class attributes ``N_POLES``, ``SWING_UP``, ``SPARSE``).
+    """
+
+    N_POLES = 1
+    SWING_UP = False
+    SPARSE = False
+    reward_max = 1.0
+    control_dt = DT
+
+    def __init__(self, num_envs: int, device: str = "cpu", seed: int = 0, dtype: torch.dtype = torch.float32,
+                 max_episode_steps: int = TIME_LIMIT_STEPS, debug_checks: bool = False,
+                 n_poles: Optional[int] = None, swing_up: Optional[bool] = None,
+                 sparse: Optional[bool] = None) -> None:
+        n = self.N_POLES if n_poles is None else n_poles
+        swing_up = self.SWING_UP if swing_up is None else swing_up
+        sparse = self.SPARSE if sparse is None else sparse
+        need(is_int(n) and 1 <= n <= MAX_POLES, "task.env.n_poles", n, f"an integer in [1, {MAX_POLES}]")
+        need(isinstance(swing_up, bool), "task.env.swing_up", swing_up, "True or False")
+        need(isinstance(sparse, bool), "task.env.sparse", sparse, "True or False")
+        self.n_poles, self.swing_up, self.sparse = n, swing_up, sparse
+        self.state_dim = 2 * (n + 1)
+        self.obs_dim = 3 * n + 2
+        self.obs_names = ("cart_position",) + sum(((f"pole{k}_cos", f"pole{k}_sin") for k in range(1, n + 1)), ()) \
+            + ("cart_velocity",) + tuple(f"hinge{k}_velocity" for k in range(1, n + 1))
+        self.action_spec = ActionSpec(dim=1, max_effort=GEAR)
+        # Reset distribution: uniform part (low, high) plus a normal part (std) per state row.
+        zeros = (0.0,) * (n + 1)
+        if swing_up:
+            self._reset_low = (0.0, math.pi) + (0.0,) * (n - 1) + zeros
+            self._reset_high = self._reset_low
+            std = (0.01, 0.01) + (0.1,) * (n - 1) + (0.01,) * (n + 1)
+        else:
+            self._reset_low = (-0.1,) + (-0.034,) * n + zeros
+            self._reset_high = (0.1,) + (0.034,) * n + zeros
+            std = zeros + (0.01,) * (n + 1)
+        self._reset_std = torch.tensor(std, dtype=dtype, device=canonical_device(device)).unsqueeze(-1)  # [S, 1]
+        super().__init__(num_envs, device, seed, dtype, max_episode_steps, debug_checks)
+        self._build_constants()
+
+    # ------------------------------------------------------------------ model constants
+    def _build_constants(self) -> None:
+        n, m, L, c = self.n_poles, POLE_MASS, POLE_LENGTH, POLE_COM
+        beyond = [m * (n - 1 - i) for i in range(n)]  # mass of the poles beyond pole i
+        self.h = [m * c + L * b for b in beyond]  # first moment about hinge i of pole i and the poles beyond it
+        self.J = [POLE_INERTIA + m * c * c + L * L * b for b in beyond]  # moment of inertia about hinge i, same
+        self.total_mass = CART_MASS + n * m
+        k = self.const
+        self._h = [k(v) for v in self.h]
+        self._gh = [k(GRAVITY * v) for v in self.h]
+        self._J = [k(v) for v in self.J]
+        self._a = [[k(L * self.h[max(i, j)]) for j in range(n)] for i in range(n)]  # L h_max(i,j), i != j
+        self._total = k(self.total_mass)
+        self._gear, self._bx, self._bh = k(GEAR), k(SLIDER_DAMPING), k(HINGE_DAMPING)
+        dmin, dmax, width, mid, power = SOLIMP
+        timeconst, dampratio = SOLREF
+        self._range, self._width, self._mid = k(SLIDER_RANGE), k(width), k(mid)
+        self._dmin, self._dspan = k(dmin), k(dmax - dmin)
+        self._imp_lo, self._imp_hi = k(1.0 / mid ** (power - 1)), k(1.0 / (1.0 - mid) ** (power - 1))
+        self._K = k(1.0 / (dmax * dmax * timeconst * timeconst * dampratio * dampratio))
+        self._B = k(2.0 / (dmax * timeconst))
+        self.invweight0 = self._slider_invweight0()
+        self._invweight0 = k(self.invweight0)
+        self._zero, self._one, self._two = k(0.0), k(1.0), k(2.0)
+        self._h6 = k(DT / 6)
+        self._cart_range, self._cos_min = k(CART_RANGE), k(COS_MIN)
+        self._g_pos, self._g_vel = k(-0.5 * GAUSS_SCALE_SQ / 4.0), k(-0.5 * GAUSS_SCALE_SQ / 25.0)  # margins 2, 5
+        self._four, self._fifth = k(4.0), k(0.2)
+
+    def _slider_invweight0(self) -> float:
+        """``(M^-1)_xx`` at ``q = 0`` in float64: MuJoCo's ``dof_invweight0`` of the slider, the scale of the limit's
+        regulariser ``R``."""
+        n = self.n_poles
+        m_phi = torch.zeros((n + 1, n + 1), dtype=torch.float64)  # world-angle mass matrix, all poles upright
+        m_phi[0, 0] = self.total_mass
+        for i in range(n):
+            m_phi[0, i + 1] = m_phi[i + 1, 0] = self.h[i]
+            m_phi[i + 1, i + 1] = self.J[i]
+            for j in range(i + 1, n):
+                m_phi[i + 1, j + 1] = m_phi[j + 1, i + 1] = POLE_LENGTH * self.h[j]
+        to_phi = torch.eye(n + 1, dtype=torch.float64)  # phi = S q
+        to_phi[1:, 1:] = torch.tril(torch.ones((n, n), dtype=torch.float64))
+        return float(torch.linalg.inv(to_phi.t() @ m_phi @ to_phi)[0, 0])
+
+    # ------------------------------------------------------------------ dynamics
+    def accelerations(self, q: Sequence[torch.Tensor], v: Sequence[torch.Tensor],
+                      effort: torch.Tensor) -> List[torch.Tensor]:
+        """``qacc`` (n + 1 rows ``[N]``) at positions ``q`` and velocities ``v`` (n + 1 rows each) with the clamped
+        control ``effort`` ``[N]`` (motor force ``10 * effort`` N), the slider's soft limit included: what MuJoCo's
+        ``mj_forward`` computes."""
+        n = self.n_poles
+        phi, w = [q[1]], [v[1]]
+        for i in range(1, n):
+            phi.append(phi[-1] + q[i + 1])
+            w.append(w[-1] + v[i + 1])
+        s = [torch.sin(p) for p in phi]
+        c = [torch.cos(p) for p in phi]
+        w2 = [x * x for x in w]
+        # World-angle coordinates: M_phi (pole block and cart row) and generalised forces (gravity minus velocity
+        # products; the velocity-product force on pole i is -sum_j L h_max(i,j) sin(phi_i - phi_j) w_j^2).
+        m_cart = [self._h[i] * c[i] for i in range(n)]
+        m_pole = [[self._J[i] if i == j else None for j in range(n)] for i in range(n)]
+        f_pole = [self._gh[i] * s[i] for i in range(n)]
+        f_cart = self._h[0] * s[0] * w2[0]
+        for i in range(1, n):
+            f_cart = f_cart + self._h[i] * s[i] * w2[i]
+        for i in range(n):
+            for j in range(i + 1, n):
+                a = self._a[i][j]
+                m_pole[i][j] = m_pole[j][i] = a * (c[i] * c[j] + s[i] * s[j])
+                sin_ij = a * (s[i] * c[j] - c[i] * s[j])  # a * sin(phi_i - phi_j)
+                f_pole[i] = f_pole[i] - sin_ij * w2[j]
+                f_pole[j] = f_pole[j] + sin_ij * w2[i]
+        # Relative hinges: M = S^T M_phi S and tau = S^T tau_phi are suffix sums over the world-angle indices.
+        mass: List[List[torch.Tensor]] = [[self._total]]  # lower triangle, mass[a][b] for b <= a
+        mass += [[value] for value in _suffix_sums(m_cart)]
+        within = [_suffix_sums(m_pole[i]) for i in range(n)]  # within[i][b] = sum_{j >= b} M_phi[i][j]
+        for b in range(n):
+            column = _suffix_sums([within[i][b] for i in range(n)])  # column[a] = sum_{i >= a, j >= b} M_phi[i][j]
+            for a in range(b, n):
+                mass[a + 1].append(column[a])
+        tau = [torch.addcmul(f_cart, self._gear, effort) - self._bx * v[0]]
+        tau += [f - self._bh * vel for f, vel in zip(_suffix_sums(f_pole), v[1:])]
+        diag, low = self._ldl(mass)
+        acc = self._ldl_solve(diag, low, tau)
+        unit = [self._one] + [self._zero] * n
+        col0 = self._ldl_solve(diag, low, unit)  # (M^-1)[:, 0]
+        return self._slider_limit(q[0], v[0], acc, col0)
+
+    def _ldl(self, mass: List[List[torch.Tensor]]) -> Tuple[List[torch.Tensor], List[List[torch.Tensor]]]:
+        """Unrolled ``M = L D L^T`` of the lower triangle ``mass[a][b]`` (b <= a), row by row of ``[N]``."""
+        size = len(mass)
+        diag: List[torch.Tensor] = []
+        low: List[List[torch.Tensor]] = [[None] * size for _ in range(size)]  # type: ignore[list-item]
+        for j in range(size):
+            d = mass[j][j]
+            for k in range(j):
+                d = d - low[j][k] * low[j][k] * diag[k]
+            diag.append(d)
+            for i in range(j + 1, size):
+                e = mass[i][j]
+                for k in range(j):
+                    e = e - low[i][k] * low[j][k] * diag[k]
+                low[i][j] = e / d
+        return diag, low
+
+    @staticmethod
+    def _ldl_solve(diag: List[torch.Tensor], low: List[List[torch.Tensor]],
+                   rhs: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        size = len(diag)
+        y = list(rhs)
+        for i in range(size):
+            for k in range(i):
+                y[i] = y[i] - low[i][k] * y[k]
+        x = [y[i] / diag[i] for i in range(size)]
+        for i in range(size - 1, -1, -1):
+            for k in range(i + 1, size):
+                x[i] = x[i] - low[k][i] * x[k]
+        return x
+
+    def _slider_limit(self, x: torch.Tensor, x_dot: torch.Tensor, acc: List[torch.Tensor],
+                      col0: List[torch.Tensor]) -> List[torch.Tensor]:
+        """Add MuJoCo's soft slider-limit force to the unconstrained ``acc`` (see the module docstring); ``col0`` is
+        ``M^-1 e_x``. Computed for every env and kept where the limit is violated (static shapes, no branch)."""
+        dist = self._range - x.abs()  # efc_pos: distance inside the nearer limit, < 0 when violated
+        jac = -torch.sign(x)  # +1 at the lower limit, -1 at the upper
+        ratio = (dist.abs() / self._width).clamp(max=1.0)
+        y = torch.where(ratio <= self._mid, self._imp_lo * ratio * ratio,
+                        self._one - self._imp_hi * (self._one - ratio) * (self._one - ratio))
+        imp = self._dmin + y * self._dspan
+        reg = (self._one - imp) / imp * self._invweight0
+        aref = -self._B * (jac * x_dot) - self._K * imp * dist
+        force = (aref - jac * acc[0]) / (col0[0] + reg)
+        force = torch.where(dist < self._zero, force.clamp(min=0.0), self._zero) * jac
+        return [a + col * force for a, col in zip(acc, col0)]
+
+    def physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
+        """One RK4 step of 0.01 s (MuJoCo's ``mj_RungeKutta``: every stage a full forward pass, limit included)."""
+        d = self.n_poles + 1
+        h = DT
+
+        def derivative(x: torch.Tensor) -> torch.Tensor:
+            rows = x.unbind(0)
+            return torch.stack(list(rows[d:]) + self.accelerations(rows[:d], rows[d:], effort))
+
+        k1 = derivative(state)
+        k2 = derivative(torch.add(state, k1, alpha=h / 2))
+        k3 = derivative(torch.add(state, k2, alpha=h / 2))
+        k4 = derivative(torch.add(state, k3, alpha=h))
+        return state + self._h6 * (k1 + self._two * (k2 + k3) + k4)
+
+    # ------------------------------------------------------------------ observation, reward, reset
+    def _observe(self, state: torch.Tensor) -> torch.Tensor:
+        d = self.n_poles + 1
+        phi = torch.cumsum(state[1:d], 0)  # [n, N] world angles
+        trig = torch.stack((torch.cos(phi), torch.sin(phi)), 1).reshape(2 * self.n_poles, -1)
+        return torch.cat((state[:1], trig, state[d:])).t()  # [N, obs_dim] view of [obs_dim, N] rows
+
+    def _reward_terminated(self, state: torch.Tensor, effort: torch.Tensor, next_state: torch.Tensor,
+                           next_obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        n = self.n_poles
+        rows = next_obs.t()
+        x, cos = rows[0], rows[1:1 + 2 * n:2]  # [N], [n, N]
+        never = torch.zeros_like(x, dtype=torch.bool)
+        if self.sparse:
+            inside = (x.abs() <= self._cart_range) & (cos >= self._cos_min).all(0)
+            return inside.to(self.dtype), never
+        upright = ((cos + self._one) / self._two).mean(0)
+        centered = (self._one + torch.exp(self._g_pos * x * x)) / self._two
+        u2 = effort * effort
+        small_control = (self._four + torch.where(u2 < self._one, self._one - u2, self._zero)) * self._fifth
+        w_max = rows[2 + 2 * n:].abs().amax(0)
+        small_velocity = (self._one + torch.exp(self._g_vel * w_max * w_max)) / self._two
+        return upright * small_control * small_velocity * centered, never
+
+    def _sample_reset(self, gen: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Initial states ``[S, N]``: uniform rows (balance) plus normal noise (swing-up, velocities), drawn from
+        ``gen`` (``None``: torch's default generator, as in :meth:`TorchTask._sample_reset`)."""
+        shape = (self.state_dim, self.num_envs)
+        u = torch.rand(shape, generator=gen, device=self.device, dtype=self.dtype)
+        z = torch.randn(shape, generator=gen, device=self.device, dtype=self.dtype)
+        return torch.addcmul(torch.addcmul(self._reset_min, u, self._reset_span), z, self._reset_std)
+
+
+class CartpoleBalance(DMCCartpole):
+    """dm_control ``cartpole.balance``: one pole, near-upright start, dense reward."""
+
+
+class CartpoleBalanceSparse(DMCCartpole):
+    """dm_control ``cartpole.balance_sparse``: one pole, near-upright start, sparse reward."""
+
+    SPARSE = True
+
+
+class CartpoleSwingup(DMCCartpole):
+    """dm_control ``cartpole.swingup``: one pole, hanging start, dense reward."""
+
+    SWING_UP = True
+
+
+class CartpoleSwingupSparse(DMCCartpole):
+    """dm_control ``cartpole.swingup_sparse``: one pole, hanging start, sparse reward."""
+
+    SWING_UP, SPARSE = True, True
+
+
+class CartpoleTwoPoles(DMCCartpole):
+    """dm_control ``cartpole.two_poles``: two chained poles, hanging start, dense reward."""
+
+    N_POLES, SWING_UP = 2, True
+
+
+class CartpoleThreePoles(DMCCartpole):
+    """dm_control ``cartpole.three_poles``: three chained poles, hanging start, dense reward."""
+
+    N_POLES, SWING_UP = 3, True
+
+
+DMC_TASKS = {cls.__name__: cls for cls in (CartpoleBalance, CartpoleBalanceSparse, CartpoleSwingup,
+                                           CartpoleSwingupSparse, CartpoleTwoPoles, CartpoleThreePoles)}
