@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional
 import torch
 import yaml
 
-from isaac_rl.app import checkpoint, population
+from isaac_rl.app import checkpoint, memory_plan, population
 from isaac_rl.app import run_dir as folders
 from isaac_rl.app.build import make_env, make_trained_algorithm, make_trainer, population_of, resolve_device
 from isaac_rl.app.config import resolve, resolve_cuda_graph
@@ -92,6 +92,7 @@ def main(raw_cfg: Dict[str, Any]) -> int:
     if cfg["multi_gpu"] and device.startswith("cuda"):
         device = f"cuda:{dist_info.local_rank}"
         torch.cuda.set_device(device)
+    memory_plan.check(cfg, device)  # every large allocation against free memory, before anything is built
     threads = cpu_threads(cfg)
     if threads:
         torch.set_num_threads(threads)
