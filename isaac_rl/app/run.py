@@ -80,8 +80,9 @@ def cpu_threads(cfg: Dict[str, Any]) -> int:
     return int(threads)
 
 
-def main(raw_cfg: Dict[str, Any]) -> int:
-    """Validate, set up devices/ranks/outputs, then train or test. Returns the process exit code."""
+def main(raw_cfg: Dict[str, Any], summary_out: Optional[Dict[str, Any]] = None) -> int:
+    """Validate, set up devices/ranks/outputs, then train or test. Returns the process exit code; ``summary_out``
+    (the Python API's) receives the summary line's values."""
     cfg = resolve(raw_cfg)
     device = resolve_device(str(cfg["sim_device"]))
     cfg["cuda_graph"] = resolve_cuda_graph(cfg, device)
@@ -109,7 +110,7 @@ def main(raw_cfg: Dict[str, Any]) -> int:
     resume_state = checkpoint.read(ckpt_path, device, "resume", cfg) if ckpt_path else None
     stop = StopFlag()
     try:
-        return _train(cfg, device, dist_info, run_dir, ckpt_path, resume_state, stop)
+        return _train(cfg, device, dist_info, run_dir, ckpt_path, resume_state, stop, summary_out)
     finally:
         stop.restore()
 
@@ -170,7 +171,8 @@ def _best_mean(best_path: str) -> float:
 
 
 def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, run_dir: str,
-           ckpt_path: Optional[str], resume_state: Optional[Dict[str, Any]], stop: StopFlag) -> int:
+           ckpt_path: Optional[str], resume_state: Optional[Dict[str, Any]], stop: StopFlag,
+           summary_out: Optional[Dict[str, Any]] = None) -> int:
     """Build, check the run folder, then train; ``config.yaml`` and ``history.jsonl`` are written only once the run
     really starts (after everything that can fail at start-up)."""
     logger: Optional[RunLogger] = None
@@ -249,5 +251,7 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
     # interleaved on one line; a pipe write of <= 4 KiB is atomic.
     sys.stdout.flush()
     sys.stdout.write("[isaac_rl] summary " + json.dumps(summary) + "\n")
+    if summary_out is not None:
+        summary_out.update(summary)
     sys.stdout.flush()
     return 0
