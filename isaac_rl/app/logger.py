@@ -8,6 +8,10 @@ import sys
 import time
 from typing import Any, Dict, Mapping, Optional
 
+from isaac_rl.runtime import console
+
+BAR_POSTFIX = (("charts/episodic_return", "return"), ("eval/mean_return", "eval"), ("charts/SPS", "SPS"))
+
 
 class RunLogger:
     """Writes every ``log(metrics, step)`` call to all active sinks; metric values are host floats.
@@ -17,7 +21,10 @@ class RunLogger:
         total_steps: Env steps of the whole run, for the progress bar.
         tensorboard: Write TensorBoard events (needs the ``tensorboard`` package).
         wandb_run: An active ``wandb`` run, or ``None``.
-        progress: Show a tqdm progress bar (default: only when stderr is a terminal).
+        progress: Show a tqdm progress bar (default: only when stderr is a terminal). While it is shown the
+            trainer's lines (:func:`isaac_rl.runtime.console.say`) are printed above it with ``tqdm.write``; its
+            postfix shows the latest training return, evaluation mean and SPS; a run that ends early (solved,
+            stopped) closes it at the steps it ran, not at a fraction of ``total_steps`` with an ETA.
     """
 
     def __init__(self, run_dir: str, total_steps: int, tensorboard: bool = True, wandb_run: Any = None,
@@ -34,6 +41,8 @@ class RunLogger:
         if progress if progress is not None else sys.stderr.isatty():
             from tqdm import tqdm
             self._bar = tqdm(total=total_steps, initial=start_step, unit="step", unit_scale=True, dynamic_ncols=True)
+            console.set_writer(lambda line: tqdm.write(line, file=sys.stdout))
+        self._shown: Dict[str, float] = {}
         self._last_step = start_step
         self._start = time.time()
 
@@ -49,8 +58,9 @@ class RunLogger:
             self._wandb.log(dict(metrics), step=step)
         if self._bar is not None:
             self._bar.update(step - self._last_step)
-            shown = {k.split("/")[-1]: round(v, 2) for k, v in metrics.items() if "return" in k or k.endswith("SPS")}
-            self._bar.set_postfix(shown)
+            self._shown.update({short: metrics[key] for key, short in BAR_POSTFIX if key in metrics})
+            if any(key in metrics for key, _ in BAR_POSTFIX):
+                self._bar.set_postfix({k: f"{v:.4g}" for k, v in self._shown.items()})
         elif "eval/mean_return" in metrics or "charts/episodic_return" in metrics:
             shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
             print(f"[isaac_rl] step {step:,}: {shown}", flush=True)
@@ -62,6 +72,10 @@ class RunLogger:
         if self._tb is not None:
             self._tb.close()
         if self._bar is not None:
+            if self._bar.n < self._bar.total:  # ended early (solved or stopped): the bar ends where the run did
+                self._bar.total = self._bar.n
+                self._bar.refresh()
             self._bar.close()
+            console.set_writer(None)
         if self._wandb is not None:
             self._wandb.finish()

@@ -62,7 +62,8 @@ class Evaluator:
 
     @torch.no_grad()
     def __call__(self, seed: Optional[int] = None, target: Optional[float] = None,
-                 active: Optional[Sequence[bool]] = None) -> Dict[str, float]:
+                 active: Optional[Sequence[bool]] = None, should_stop: Optional[Callable[[], bool]] = None,
+                 progress: Optional[Callable[[int, int], None]] = None) -> Dict[str, float]:
         """Run until every env has ended one episode. Returns host floats: mean/std/min of the ``N`` episode returns
         and their mean length.
 
@@ -71,10 +72,23 @@ class Evaluator:
         more, even if every unfinished episode earned ``reward_max`` on each of its remaining steps. That result has
         ``eval/complete = 0`` and ``eval/return_bound`` (that optimistic mean, below ``target``) instead of the
         episode statistics, which are unknown. A policy far from the target then costs a few dozen steps instead of
-        hundreds. ``active`` (one flag per group): only these groups count for the early out and for the end
-        (the other groups' statistics in :attr:`per_group` may then cover unfinished episodes).
+        hundreds.
+
+        ``active`` (one flag per group, at least one set): only these groups are evaluated: they alone decide the
+        early out and the end, the returned statistics cover only their envs, and the other groups' entries of
+        :attr:`per_group` are NaN (not evaluated: their episodes may be unfinished).
+
+        Between chunks (host code, outside the training hot loop): ``should_stop()`` true ends the evaluation at once
+        with ``eval/complete = 0`` and ``eval/stopped = 1`` (a stop signal; no statistics); ``progress(ended,
+        steps)`` gets the episodes ended so far (of the groups in question) and the steps run.
+
+        An episode still running after ``max_episode_steps`` steps (an env that never ends one: it breaks the
+        contract) is not a result: then ``eval/complete = 0`` and ``eval/unfinished`` counts those episodes.
         """
         env, limit = self.env, self.env.max_episode_steps
+        groups = list(range(self.groups)) if active is None else [k for k, a in enumerate(active) if a]
+        if not groups:
+            raise ValueError("active has no group to evaluate")
         reward_max = getattr(env, "reward_max", None) if target is not None else None
         first = env.reset(seed)
         if self.obs is None:
@@ -84,35 +98,52 @@ class Evaluator:
         self.final_ret.zero_()
         self.final_len.zero_()
         self.alive.fill_(1.0)
-        watch = None  # groups in question only: a solved agent's episodes may go on
-        if active is not None and not all(active):
-            watch = torch.tensor([float(bool(a)) for a in active], device=self.alive.device).unsqueeze(-1)
-        for t in range(self.check_every, limit + 1, self.check_every):
-            self._chunk()
-            alive = self.alive if watch is None else self.alive.view(self.groups, -1) * watch
-            if not bool(alive.any()):
+        index = torch.tensor(groups, device=self.alive.device)  # the groups in question
+        watched = self.alive.numel() // self.groups * len(groups)
+        steps, unfinished = 0, watched
+        while steps < limit:
+            chunk = min(self.check_every, limit - steps)
+            if chunk == self.check_every:
+                self._chunk()
+            else:  # the steps after the last full chunk (limit not a multiple of check_every), eagerly
+                self._steps(chunk)
+            steps += chunk
+            unfinished = int(self.alive.view(self.groups, -1).index_select(0, index).sum())  # one host read
+            if unfinished == 0:
                 break
+            if should_stop is not None and should_stop():
+                self.per_group = {}
+                return {"eval/complete": 0.0, "eval/stopped": 1.0, "eval/steps": float(steps)}
+            if progress is not None:
+                progress(watched - unfinished, steps)
             if reward_max is not None and target is not None:
                 # Finished episodes count as they ended; unfinished ones at best earn reward_max until the limit.
                 best = self.final_ret + self.alive * reward_max * (limit - self.final_len)
                 bounds = best.view(self.groups, -1).mean(-1).tolist()
-                reach = [b for k, b in enumerate(bounds) if active is None or active[k]]
-                if max(reach, default=-math.inf) < target:
-                    self.per_group = {"eval/return_bound": bounds}
-                    return {"eval/complete": 0.0, "eval/return_bound": float(best.mean()), "eval/steps": float(t)}
-        else:  # the steps after the last check (limit not a multiple of check_every), eagerly, with no check after
-            self._steps(limit % self.check_every)
+                if max(bounds[k] for k in groups) < target:
+                    self.per_group = {"eval/return_bound": _only(bounds, groups)}
+                    return {"eval/complete": 0.0, "eval/return_bound": sum(bounds[k] for k in groups) / len(groups),
+                            "eval/steps": float(steps)}
+        if unfinished:
+            counts = self.alive.view(self.groups, -1).sum(-1).tolist()
+            self.per_group = {"eval/unfinished": _only(counts, groups)}
+            return {"eval/complete": 0.0, "eval/unfinished": float(unfinished), "eval/steps": float(steps)}
         ret, length = self.final_ret.view(self.groups, -1), self.final_len.view(self.groups, -1)
+        ret_in, len_in = ret.index_select(0, index).reshape(-1), length.index_select(0, index).reshape(-1)
         stats = torch.stack((ret.mean(-1), ret.std(-1, unbiased=False), ret.min(-1).values, length.mean(-1),
-                             self.final_ret.mean().expand(self.groups),
-                             self.final_ret.std(unbiased=False).expand(self.groups),
-                             self.final_ret.min().expand(self.groups), self.final_len.mean().expand(self.groups)))
+                             ret_in.mean().expand(self.groups), ret_in.std(unbiased=False).expand(self.groups),
+                             ret_in.min().expand(self.groups), len_in.mean().expand(self.groups)))
         rows = stats.tolist()  # one host read
         names = ("eval/mean_return", "eval/std_return", "eval/min_return", "eval/mean_length")
-        self.per_group = dict(zip(names, rows[:4]))
+        self.per_group = {name: _only(row, groups) for name, row in zip(names, rows[:4])}
         result = {name: row[0] for name, row in zip(names, rows[4:])}
         result["eval/complete"] = 1.0
         return result
+
+
+def _only(values: List[float], groups: Sequence[int]) -> List[float]:
+    """``values`` (one per group) with NaN for the groups not in ``groups`` (not evaluated)."""
+    return [v if k in groups else math.nan for k, v in enumerate(values)]
 
 
 def evaluate(env: VecEnv, policy: Policy, seed: Optional[int] = None, check_every: int = 25,

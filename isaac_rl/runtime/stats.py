@@ -27,6 +27,13 @@ class EpisodeStats:
         self.ret *= 1.0 - d
         self.len *= 1.0 - d
 
+    def drop_running(self) -> None:
+        """Forget the episodes in progress (running return and length of every env): the env was reset outside
+        training (an evaluation on the training env), so they will never finish as training episodes and must not
+        count the evaluation's steps (an unreset length would run past ``max_episode_steps``)."""
+        self.ret.zero_()
+        self.len.zero_()
+
     def persistent_tensors(self) -> Tuple[torch.Tensor, ...]:
         """Running per-env return/length and the sums: what ``update`` changes in place."""
         return self.ret, self.len, self.sums

@@ -91,6 +91,13 @@ class NStepWindow:
         return (self.obs.index_select(0, oldest)[0], self.action.index_select(0, oldest)[0], ret,
                 self.next_obs[last, envs], self.terminated[last, envs], horizon)
 
+    def cut(self) -> None:
+        """End every env's episode at the newest step held: the env was reset outside training (an evaluation on the
+        training env). That step counts as a time-limit end (bootstrapped from its ``next_obs``, the true last
+        observation before the reset), so no n-step return spans the reset."""
+        if self.filled:
+            self.done.index_fill_(0, (self.pos + self.n - 1) % self.n, 1.0)
+
     def persistent_tensors(self) -> Tuple[torch.Tensor, ...]:
         """The window and its ring position: what ``push`` changes in place."""
         return self.pos, self.obs, self.next_obs, self.action, self.reward, self.terminated, self.done
