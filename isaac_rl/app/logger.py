@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any, Dict, Mapping, Optional
 
+from isaac_rl.core.errors import RunDirError
 from isaac_rl.runtime import console
 
 BAR_POSTFIX = (("charts/episodic_return", "return"), ("eval/mean_return", "eval"), ("charts/SPS", "SPS"))
@@ -29,13 +30,18 @@ class RunLogger:
 
     def __init__(self, run_dir: str, total_steps: int, tensorboard: bool = True, wandb_run: Any = None,
                  progress: Optional[bool] = None, start_step: int = 0) -> None:
-        os.makedirs(run_dir, exist_ok=True)
-        self._metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
         self._tb = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-            # A resume purges events an interrupted run logged after its checkpoint: one step series per tag.
-            self._tb = SummaryWriter(os.path.join(run_dir, "summaries"), purge_step=start_step or None)
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+            self._metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
+            if tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+                # A resume purges events an interrupted run logged after its checkpoint: one step series per tag.
+                self._tb = SummaryWriter(os.path.join(run_dir, "summaries"), purge_step=start_step or None)
+        except OSError as err:
+            where = err.filename or run_dir
+            raise RunDirError(f"cannot write the run's logs to {where}: {err.strerror or err} (fix its "
+                              "permissions, or set train_dir= or experiment= to another folder)") from None
         self._wandb = wandb_run
         self._bar = None
         if progress if progress is not None else sys.stderr.isatty():
@@ -67,10 +73,17 @@ class RunLogger:
         self._last_step = step
 
     def close(self) -> None:
-        """Flush and close every sink."""
-        self._metrics.close()
+        """Flush and close every sink. A sink whose file is gone (the run folder deleted mid-run) closes quietly: the
+        run reports that itself."""
+        try:
+            self._metrics.close()
+        except OSError:
+            pass
         if self._tb is not None:
-            self._tb.close()
+            try:
+                self._tb.close()
+            except OSError:
+                pass
         if self._bar is not None:
             if self._bar.n < self._bar.total:  # ended early (solved or stopped): the bar ends where the run did
                 self._bar.total = self._bar.n
