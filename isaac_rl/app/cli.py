@@ -15,7 +15,8 @@ CFG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _prepare_simulator(argv: List[str]) -> None:
-    """Import Isaac Gym, or launch Isaac Lab, before anything imports torch; a missing one exits with one line."""
+    """Import Isaac Gym, or launch Isaac Lab 2.x's Isaac Sim, before anything imports torch (Isaac Lab 3 starts what
+    the task's physics needs when the env is built); a missing one exits with one line."""
     args = [a.replace(" ", "") for a in argv]
     if "sim=isaacgym" in args:
         try:
@@ -23,11 +24,11 @@ def _prepare_simulator(argv: List[str]) -> None:
         except ImportError as err:
             sys.stderr.write(f"[isaac_rl] error: {ISAACGYM_HELP} ({err})\n")
             sys.exit(2)
-    if "sim=isaaclab" in args:  # Isaac Lab starts Isaac Sim with its AppLauncher (headless: no viewer)
-        from isaac_rl.tasks.isaaclab_app import launch
+    if "sim=isaaclab" in args:  # Isaac Lab 2.x starts Isaac Sim now; 3.x's kit-less physics needs no app
+        from isaac_rl.tasks.isaaclab_app import prepare
         try:
-            launch(headless=True)
-        except ImportError as err:  # launch's message already says how to install Isaac Lab
+            prepare(headless=True)
+        except ImportError as err:  # prepare's message already says what to install
             sys.stderr.write(f"[isaac_rl] error: {err}\n")
             sys.exit(2)
 
@@ -239,12 +240,13 @@ def train() -> None:
     def main(cfg: DictConfig) -> None:
         state["entered"], state["multirun"] = True, HydraConfig.get().mode == RunMode.MULTIRUN
         raw: Dict[str, Any] = {}
+        summary: Dict[str, Any] = {}
         try:
             try:
                 raw = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
             except OmegaConfBaseException as err:
                 raise ConfigError(hydra_error_line(err)) from None
-            code = run_main(raw)
+            code = run_main(raw, summary_out=summary)
         except UserError as err:
             if raw.get("debug") is True or debug:
                 raise
@@ -259,6 +261,10 @@ def train() -> None:
         if not state["multirun"]:
             raise _Finished(code)  # os._exit at once (exit_now); a sweep's jobs return to Hydra's launcher instead
         codes.append(code)
+        if summary.get("stopped_by_signal"):  # a stop signal ends the sweep, not only its current job
+            sys.stderr.write(f"[isaac_rl] sweep stopped by a signal during job #{HydraConfig.get().job.num} (saved; "
+                             "resume=auto continues it); the later jobs were not started\n")
+            raise _Finished(max(codes))
         if code:
             sys.stderr.write(f"[isaac_rl] sweep job #{HydraConfig.get().job.num} ended with exit code {code}; "
                              "going on with the next job\n")

@@ -2,8 +2,10 @@
 and overrides Hydra would report in its own words (unparsable, unknown, bad interpolations) are one line."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -105,3 +107,19 @@ def test_empty_train_dir_is_refused_before_a_sweep_makes_folders(tmp_path):
     assert _errors(proc.stderr) == ["[isaac_rl] error: invalid config: train_dir=''; allowed: a folder path (runs "
                                     "by default; . for the current folder)"]
     assert os.listdir(tmp_path) == []
+
+
+def test_a_stop_signal_ends_the_sweep_after_saving_its_current_job(tmp_path):
+    args = TRAIN + ["-m", *TINY, "seed=1,2", "experiment=stop_${seed}", "max_iterations=1000000",
+                    "train.loop.eval_interval=0", f"train_dir={tmp_path / 'runs'}"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    metrics = tmp_path / "runs" / "stop_1" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while (not metrics.exists() or len(metrics.read_text().splitlines()) < 2) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "[isaac_rl] sweep stopped by a signal during job #0" in err
+    assert (tmp_path / "runs" / "stop_1" / "nn" / "last.pt").is_file()
+    assert not (tmp_path / "runs" / "stop_2").exists()
