@@ -105,7 +105,9 @@ def bad_override(argv: List[str], cfg_dir: str = CFG_DIR) -> Optional[str]:
     own_root = not any(a.split("=", 1)[0] in ("--config-name", "-cn", "--config-path", "-cp") for a in argv)
     keys: List[str] = []
     if own_root:
-        groups = [d for d in os.listdir(cfg_dir) if os.path.isdir(os.path.join(cfg_dir, d))]
+        folders = [cfg_dir] + [b for a, b in zip(argv, argv[1:]) if a in ("--config-dir", "-cd")]
+        folders += [a.split("=", 1)[1] for a in argv if a.startswith(("--config-dir=", "-cd="))]
+        groups = [d for f in folders if os.path.isdir(f) for d in os.listdir(f) if os.path.isdir(os.path.join(f, d))]
         keys = sorted(set(root_keys(cfg_dir)) - {"defaults"} | set(groups))
     parser = OverridesParser.create()
     for arg in overrides_of(argv):

@@ -123,3 +123,11 @@ def test_a_stop_signal_ends_the_sweep_after_saving_its_current_job(tmp_path):
     assert "[isaac_rl] sweep stopped by a signal during job #0" in err
     assert (tmp_path / "runs" / "stop_1" / "nn" / "last.pt").is_file()
     assert not (tmp_path / "runs" / "stop_2").exists()
+
+
+def test_a_config_dir_of_the_users_adds_its_groups(tmp_path):
+    from isaac_rl.app.cli import bad_override
+
+    (tmp_path / "robot").mkdir()
+    assert bad_override(["--config-dir", str(tmp_path), "robot=arm"]) is None
+    assert bad_override(["robot=arm"]).startswith("invalid config: robot=arm: the config has no key 'robot';")
