@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -35,6 +37,7 @@ from isaac_rl.core.checks import check_task
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.tasks import TASKS, make_task, task_keywords
 from isaac_rl.tasks import dmc_cartpole as dmc
+from tests.conftest import ROOT
 
 os.environ.setdefault("MUJOCO_GL", "disable")  # no OpenGL context: dm_control only simulates here
 
@@ -277,9 +280,58 @@ def test_bad_settings_name_the_key(key, value, allowed):
     assert str(err.value) == f"invalid config: task.env.{key}={value!r}; allowed: {allowed}"
 
 
+def test_train_refuses_a_bad_pole_count_before_any_work(tmp_path):
+    """scripts/train.py: one line naming the key and what is allowed, exit code 2, nothing written."""
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "train.py"), "task=CartpoleSwingup",
+                           "train=PendulumDDPG", "task.env.n_poles=9", "num_envs=64", "sim_device=cpu",
+                           f"train_dir={tmp_path}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        "[isaac_rl] error: invalid config: task.env.n_poles=9; allowed: an integer in [1, 5]"]
+    assert not os.listdir(tmp_path)
+
+
 def test_settings_change_the_task():
     """``n_poles``, ``swing_up`` and ``sparse`` override the named task's defaults (three_poles' own arguments)."""
     env = make_task("CartpoleBalance", num_envs=2, n_poles=2, sparse=True)
     assert (env.n_poles, env.swing_up, env.sparse, env.obs_dim) == (2, False, True, 8)
     env.set_state(torch.zeros(2, 6))
     assert env.step(torch.zeros(2, 1)).reward.tolist() == [1.0, 1.0]  # upright, centred: inside the sparse box
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["CartpoleSwingup", "CartpoleThreePoles"])
+def test_cuda_steps_without_host_sync_and_replay_as_a_cuda_graph(name):
+    """On CUDA a step makes no host sync (``set_sync_debug_mode("error")``), and 3 replays of 60 steps recorded as one
+    CUDA graph give the state, counters and outputs of 180 eager steps (auto-resets included: 50-step episodes)."""
+    from isaac_rl.runtime.step_graph import StepGraph
+
+    n, k = 4096, 60
+    eager, graphed = (make_task(name, num_envs=n, device="cuda", max_episode_steps=50) for _ in range(2))
+    torch.manual_seed(0)
+    actions = torch.rand((k, n, 1), device="cuda") * 2 - 1
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        eager.step(actions[0])
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    eager.reset(0)
+    graphed.reset(0)
+    graph = StepGraph(graphed, actions)
+    assert torch.equal(graphed.state, eager.state) and torch.equal(graphed.progress, eager.progress)
+    torch.manual_seed(7)
+    ended = torch.zeros(n, dtype=torch.int64, device="cuda")
+    for _ in range(3):
+        for a in actions:
+            out = eager.step(a)
+            ended += out.truncated
+    torch.manual_seed(7)
+    for _ in range(3):
+        graph_out = graph.replay()
+    torch.cuda.synchronize()
+    assert int(ended.min()) == 3  # every env restarted at steps 50, 100 and 150
+    assert torch.allclose(graphed.state, eager.state, rtol=1e-5, atol=1e-6)
+    assert torch.equal(graphed.progress, eager.progress)
+    for field in out._fields:
+        assert torch.allclose(getattr(graph_out, field).double(), getattr(out, field).double(), rtol=1e-5, atol=1e-6)
