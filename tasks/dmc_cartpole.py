@@ -129,17 +129,20 @@ class DMCCartpole(TorchTask):
         self.obs_names = ("cart_position",) + sum(((f"pole{k}_cos", f"pole{k}_sin") for k in range(1, n + 1)), ()) \
             + ("cart_velocity",) + tuple(f"hinge{k}_velocity" for k in range(1, n + 1))
         self.action_spec = ActionSpec(dim=1, max_effort=GEAR)
-        # Reset distribution: uniform part (low, high) plus a normal part (std) per state row.
+        # Reset distribution: the first rows uniform in [low, high] (balance: qpos), the others mean + std N(0, 1)
+        # (balance: qvel; swing-up: every row). Only the draws a row needs are made: the auto-reset candidates are
+        # drawn every step (TorchTask.step), and a normal draw costs several uniform ones.
         zeros = (0.0,) * (n + 1)
         if swing_up:
-            self._reset_low = (0.0, math.pi) + (0.0,) * (n - 1) + zeros
-            self._reset_high = self._reset_low
+            self._reset_low = self._reset_high = (0.0, math.pi) + (0.0,) * (n - 1) + zeros  # the means
             std = (0.01, 0.01) + (0.1,) * (n - 1) + (0.01,) * (n + 1)
         else:
             self._reset_low = (-0.1,) + (-0.034,) * n + zeros
             self._reset_high = (0.1,) + (0.034,) * n + zeros
             std = zeros + (0.01,) * (n + 1)
-        self._reset_std = torch.tensor(std, dtype=dtype, device=canonical_device(device)).unsqueeze(-1)  # [S, 1]
+        self._uniform_rows = 0 if swing_up else n + 1
+        self._reset_std = torch.tensor(std[self._uniform_rows:], dtype=dtype,
+                                       device=canonical_device(device)).unsqueeze(-1)  # [normal rows, 1]
         super().__init__(num_envs, device, seed, dtype, max_episode_steps, debug_checks)
         self._build_constants()
 
@@ -155,13 +158,14 @@ class DMCCartpole(TorchTask):
         self._gh = [k(GRAVITY * v) for v in self.h]
         self._J = [k(v) for v in self.J]
         self._a = [[k(L * self.h[max(i, j)]) for j in range(n)] for i in range(n)]  # L h_max(i,j), i != j
-        self._total = k(self.total_mass)
+        self._total, self._inv_total = k(self.total_mass), k(1.0 / self.total_mass)
         self._gear, self._bx, self._bh = k(GEAR), k(SLIDER_DAMPING), k(HINGE_DAMPING)
         dmin, dmax, width, mid, power = SOLIMP
         timeconst, dampratio = SOLREF
-        self._range, self._width, self._mid = k(SLIDER_RANGE), k(width), k(mid)
+        if (mid, power) != (0.5, 2.0):
+            raise NotImplementedError("the impedance is written out for solimp's midpoint 0.5 and power 2")
+        self._range, self._inv_width, self._mid = k(SLIDER_RANGE), k(1.0 / width), k(mid)
         self._dmin, self._dspan = k(dmin), k(dmax - dmin)
-        self._imp_lo, self._imp_hi = k(1.0 / mid ** (power - 1)), k(1.0 / (1.0 - mid) ** (power - 1))
         self._K = k(1.0 / (dmax * dmax * timeconst * timeconst * dampratio * dampratio))
         self._B = k(2.0 / (dmax * timeconst))
         self.invweight0 = self._slider_invweight0()
@@ -206,16 +210,16 @@ class DMCCartpole(TorchTask):
         m_cart = [self._h[i] * c[i] for i in range(n)]
         m_pole = [[self._J[i] if i == j else None for j in range(n)] for i in range(n)]
         f_pole = [self._gh[i] * s[i] for i in range(n)]
-        f_cart = self._h[0] * s[0] * w2[0]
+        f_cart = (self._h[0] * s[0]) * w2[0]
         for i in range(1, n):
-            f_cart = f_cart + self._h[i] * s[i] * w2[i]
+            f_cart = torch.addcmul(f_cart, self._h[i] * s[i], w2[i])
         for i in range(n):
             for j in range(i + 1, n):
                 a = self._a[i][j]
-                m_pole[i][j] = m_pole[j][i] = a * (c[i] * c[j] + s[i] * s[j])
-                sin_ij = a * (s[i] * c[j] - c[i] * s[j])  # a * sin(phi_i - phi_j)
-                f_pole[i] = f_pole[i] - sin_ij * w2[j]
-                f_pole[j] = f_pole[j] + sin_ij * w2[i]
+                m_pole[i][j] = m_pole[j][i] = a * torch.addcmul(c[i] * c[j], s[i], s[j])
+                sin_ij = a * torch.addcmul(s[i] * c[j], c[i], s[j], value=-1)  # a * sin(phi_i - phi_j)
+                f_pole[i] = torch.addcmul(f_pole[i], sin_ij, w2[j], value=-1)
+                f_pole[j] = torch.addcmul(f_pole[j], sin_ij, w2[i])
         # Relative hinges: M = S^T M_phi S and tau = S^T tau_phi are suffix sums over the world-angle indices.
         mass: List[List[torch.Tensor]] = [[self._total]]  # lower triangle, mass[a][b] for b <= a
         mass += [[value] for value in _suffix_sums(m_cart)]
@@ -224,60 +228,84 @@ class DMCCartpole(TorchTask):
             column = _suffix_sums([within[i][b] for i in range(n)])  # column[a] = sum_{i >= a, j >= b} M_phi[i][j]
             for a in range(b, n):
                 mass[a + 1].append(column[a])
-        tau = [torch.addcmul(f_cart, self._gear, effort) - self._bx * v[0]]
-        tau += [f - self._bh * vel for f, vel in zip(_suffix_sums(f_pole), v[1:])]
-        diag, low = self._ldl(mass)
+        tau = [torch.addcmul(torch.addcmul(f_cart, self._gear, effort), self._bx, v[0], value=-1)]
+        tau += [torch.addcmul(f, self._bh, vel, value=-1) for f, vel in zip(_suffix_sums(f_pole), v[1:])]
+        diag, low, _ = self._ldl(mass)
         acc = self._ldl_solve(diag, low, tau)
-        unit = [self._one] + [self._zero] * n
-        col0 = self._ldl_solve(diag, low, unit)  # (M^-1)[:, 0]
-        return self._slider_limit(q[0], v[0], acc, col0)
+        return self._slider_limit(q[0], v[0], acc, self._ldl_unit_column(diag, low))
 
-    def _ldl(self, mass: List[List[torch.Tensor]]) -> Tuple[List[torch.Tensor], List[List[torch.Tensor]]]:
-        """Unrolled ``M = L D L^T`` of the lower triangle ``mass[a][b]`` (b <= a), row by row of ``[N]``."""
+    def _ldl(self, mass: List[List[torch.Tensor]]
+             ) -> Tuple[List[torch.Tensor], List[List[torch.Tensor]], List[List[torch.Tensor]]]:
+        """Unrolled ``M = L D L^T`` of the lower triangle ``mass[a][b]`` (b <= a), each entry ``[N]`` (``mass[0][0]``,
+        the total mass, is a constant). Returns ``D``, ``L`` and ``L D`` (below the diagonal)."""
         size = len(mass)
-        diag: List[torch.Tensor] = []
+        diag: List[torch.Tensor] = [mass[0][0]]
         low: List[List[torch.Tensor]] = [[None] * size for _ in range(size)]  # type: ignore[list-item]
-        for j in range(size):
+        scaled: List[List[torch.Tensor]] = [[None] * size for _ in range(size)]  # type: ignore[list-item]
+        for i in range(1, size):
+            scaled[i][0] = mass[i][0]
+            low[i][0] = mass[i][0] * self._inv_total
+        for j in range(1, size):
             d = mass[j][j]
             for k in range(j):
-                d = d - low[j][k] * low[j][k] * diag[k]
+                d = torch.addcmul(d, scaled[j][k], low[j][k], value=-1)
             diag.append(d)
             for i in range(j + 1, size):
                 e = mass[i][j]
                 for k in range(j):
-                    e = e - low[i][k] * low[j][k] * diag[k]
+                    e = torch.addcmul(e, scaled[i][k], low[j][k], value=-1)
+                scaled[i][j] = e
                 low[i][j] = e / d
-        return diag, low
+        return diag, low, scaled
 
     @staticmethod
     def _ldl_solve(diag: List[torch.Tensor], low: List[List[torch.Tensor]],
                    rhs: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        """``M^-1 rhs`` from the factors of :meth:`_ldl`."""
         size = len(diag)
         y = list(rhs)
         for i in range(size):
             for k in range(i):
-                y[i] = y[i] - low[i][k] * y[k]
+                y[i] = torch.addcmul(y[i], low[i][k], y[k], value=-1)
         x = [y[i] / diag[i] for i in range(size)]
-        for i in range(size - 1, -1, -1):
+        for i in range(size - 2, -1, -1):
             for k in range(i + 1, size):
-                x[i] = x[i] - low[k][i] * x[k]
+                x[i] = torch.addcmul(x[i], low[k][i], x[k], value=-1)
+        return x
+
+    def _ldl_unit_column(self, diag: List[torch.Tensor], low: List[List[torch.Tensor]]) -> List[torch.Tensor]:
+        """``M^-1 e_x`` (the slider's column of the inverse mass matrix) from the factors of :meth:`_ldl`."""
+        size = len(diag)
+        y: List[torch.Tensor] = [self._one]
+        for i in range(1, size):
+            yi = torch.neg(low[i][0])
+            for k in range(1, i):
+                yi = torch.addcmul(yi, low[i][k], y[k], value=-1)
+            y.append(yi)
+        x = [self._inv_total] + [y[i] / diag[i] for i in range(1, size)]
+        for i in range(size - 2, -1, -1):
+            for k in range(i + 1, size):
+                x[i] = torch.addcmul(x[i], low[k][i], x[k], value=-1)
         return x
 
     def _slider_limit(self, x: torch.Tensor, x_dot: torch.Tensor, acc: List[torch.Tensor],
                       col0: List[torch.Tensor]) -> List[torch.Tensor]:
         """Add MuJoCo's soft slider-limit force to the unconstrained ``acc`` (see the module docstring); ``col0`` is
-        ``M^-1 e_x``. Computed for every env and kept where the limit is violated (static shapes, no branch)."""
-        dist = self._range - x.abs()  # efc_pos: distance inside the nearer limit, < 0 when violated
-        jac = -torch.sign(x)  # +1 at the lower limit, -1 at the upper
-        ratio = (dist.abs() / self._width).clamp(max=1.0)
-        y = torch.where(ratio <= self._mid, self._imp_lo * ratio * ratio,
-                        self._one - self._imp_hi * (self._one - ratio) * (self._one - ratio))
-        imp = self._dmin + y * self._dspan
-        reg = (self._one - imp) / imp * self._invweight0
-        aref = -self._B * (jac * x_dot) - self._K * imp * dist
-        force = (aref - jac * acc[0]) / (col0[0] + reg)
-        force = torch.where(dist < self._zero, force.clamp(min=0.0), self._zero) * jac
-        return [a + col * force for a, col in zip(acc, col0)]
+        ``M^-1 e_x``. Computed for every env and kept where the limit is violated (static shapes, no branch).
+
+        With the penetration ``p = x - 1.8 sign(x)`` (``-J r``) and ``g = a0_x + B x_dot + K d p`` the force on the
+        slider, ``J max(0, -(J a0_x - aref)) / (A + R)``, is ``-g / (A + R)`` where ``g`` pushes further out
+        (``g x > 0``), else 0; ``A + R = A - A0 + A0 / d``."""
+        over = x.abs() - self._range  # -efc_pos: > 0 past the nearer limit
+        pen = torch.copysign(over, x)
+        ratio = (over * self._inv_width).clamp(0.0, 1.0)  # |efc_pos| / width, 0 where inactive
+        near = torch.minimum(ratio, self._one - ratio)  # solimp midpoint 0.5, power 2: y = 2 r^2 up to the midpoint,
+        y_low = self._two * near * near  # 1 - 2 (1 - r)^2 above it
+        imp = torch.addcmul(self._dmin, torch.where(ratio <= self._mid, y_low, self._one - y_low), self._dspan)
+        push = torch.addcmul(torch.addcmul(acc[0], self._B, x_dot), self._K, imp * pen)
+        denom = torch.addcmul(col0[0] - self._invweight0, torch.reciprocal(imp), self._invweight0)
+        force = torch.where((over > self._zero) & (push * x > self._zero), push / denom, self._zero)
+        return [torch.addcmul(a, col, force, value=-1) for a, col in zip(acc, col0)]
 
     def physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
         """One RK4 step of 0.01 s (MuJoCo's ``mj_RungeKutta``: every stage a full forward pass, limit included)."""
@@ -319,12 +347,15 @@ class DMCCartpole(TorchTask):
         return upright * small_control * small_velocity * centered, never
 
     def _sample_reset(self, gen: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Initial states ``[S, N]``: uniform rows (balance) plus normal noise (swing-up, velocities), drawn from
-        ``gen`` (``None``: torch's default generator, as in :meth:`TorchTask._sample_reset`)."""
-        shape = (self.state_dim, self.num_envs)
-        u = torch.rand(shape, generator=gen, device=self.device, dtype=self.dtype)
-        z = torch.randn(shape, generator=gen, device=self.device, dtype=self.dtype)
-        return torch.addcmul(torch.addcmul(self._reset_min, u, self._reset_span), z, self._reset_std)
+        """Initial states ``[S, N]``: uniform rows then normal rows (see ``__init__``), drawn from ``gen`` (``None``:
+        torch's default generator, as in :meth:`TorchTask._sample_reset`)."""
+        split, count = self._uniform_rows, self.num_envs
+        z = torch.randn((self.state_dim - split, count), generator=gen, device=self.device, dtype=self.dtype)
+        normal = torch.addcmul(self._reset_min[split:], z, self._reset_std)
+        if not split:
+            return normal
+        u = torch.rand((split, count), generator=gen, device=self.device, dtype=self.dtype)
+        return torch.cat((torch.addcmul(self._reset_min[:split], u, self._reset_span[:split]), normal))
 
 
 class CartpoleBalance(DMCCartpole):
