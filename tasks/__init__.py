@@ -1,18 +1,19 @@
-"""Task definitions: one constructor, three backends, one tensor contract (:class:`isaac_rl.core.contract.VecEnv`).
+"""Task definitions: one constructor, several backends, one tensor contract (:class:`isaac_rl.core.contract.VecEnv`).
 
 =====================  =====================================  ==========================  =====================
-task                   torch (default, CPU or CUDA)            gymnasium (CPU fallback)    isaacgym (PhysX)
+task                   torch (default, CPU or CUDA)            gymnasium / dmc (CPU)       isaacgym (PhysX)
 =====================  =====================================  ==========================  =====================
 Cartpole               Isaac Gym preset, Lagrangian + RK4      --                          IsaacGymEnvs' task
 CartPole-v1            gymnasium's classic dynamics            CartPole-v1                 --
 Pendulum               gymnasium's Pendulum-v1 dynamics        Pendulum-v1                 --
-CartpoleBalance        dm_control cartpole.balance (MuJoCo     --                          --
-                       model and RK4 in closed form)
-CartpoleBalanceSparse  dm_control cartpole.balance_sparse      --                          --
-CartpoleSwingup        dm_control cartpole.swingup             --                          --
-CartpoleSwingupSparse  dm_control cartpole.swingup_sparse      --                          --
-CartpoleTwoPoles       dm_control cartpole.two_poles           --                          --
-CartpoleThreePoles     dm_control cartpole.three_poles         --                          --
+CartpoleBalance        dm_control cartpole.balance (MuJoCo     sim=dmc: dm_control's own   --
+                       model and RK4 in closed form)          task (``pip install
+                                                              dm_control``)
+CartpoleBalanceSparse  dm_control cartpole.balance_sparse      sim=dmc                     --
+CartpoleSwingup        dm_control cartpole.swingup             sim=dmc                     --
+CartpoleSwingupSparse  dm_control cartpole.swingup_sparse      sim=dmc                     --
+CartpoleTwoPoles       dm_control cartpole.two_poles           sim=dmc                     --
+CartpoleThreePoles     dm_control cartpole.three_poles         sim=dmc                     --
 =====================  =====================================  ==========================  =====================
 
 The six ``Cartpole<...>`` tasks of DeepMind Control Suite's cart-pole family are one class
@@ -32,14 +33,14 @@ TASKS: Dict[str, Tuple[str, ...]] = {
     "Cartpole": ("torch", "isaacgym"),
     "CartPole-v1": ("torch", "gymnasium"),
     "Pendulum": ("torch", "gymnasium"),
-    "CartpoleBalance": ("torch",),
-    "CartpoleBalanceSparse": ("torch",),
-    "CartpoleSwingup": ("torch",),
-    "CartpoleSwingupSparse": ("torch",),
-    "CartpoleTwoPoles": ("torch",),
-    "CartpoleThreePoles": ("torch",),
+    "CartpoleBalance": ("torch", "dmc"),
+    "CartpoleBalanceSparse": ("torch", "dmc"),
+    "CartpoleSwingup": ("torch", "dmc"),
+    "CartpoleSwingupSparse": ("torch", "dmc"),
+    "CartpoleTwoPoles": ("torch", "dmc"),
+    "CartpoleThreePoles": ("torch", "dmc"),
 }
-SIMS = ("torch", "gymnasium", "isaacgym", "isaaclab")
+SIMS = ("torch", "gymnasium", "isaacgym", "isaaclab", "dmc")
 OPEN_SIMS = ("isaaclab",)  # backends with their own task registry: any task name they know
 
 
@@ -57,7 +58,7 @@ def make_task(name: str, sim: str = "torch", num_envs: int = 512, device: str = 
     if sim not in OPEN_SIMS and sim not in TASKS[name]:
         raise ValueError(f"task {name!r} is not available on sim={sim!r}; it runs on sim in {list(TASKS[name])}")
     cls = task_class(name, sim)
-    if sim in ("gymnasium", "isaaclab"):
+    if sim in ("gymnasium", "isaaclab", "dmc"):
         return cls(name, num_envs, device=device, seed=seed, **kwargs)
     return cls(num_envs, device=device, seed=seed, **kwargs)
 
@@ -93,6 +94,9 @@ def task_class(name: str, sim: str, class_path: Optional[str] = None) -> type:
     if sim == "isaaclab":
         from isaac_rl.tasks.isaaclab_backend import IsaacLabTask
         return IsaacLabTask
+    if sim == "dmc":
+        from isaac_rl.tasks.dmc_backend import DMCSuiteTask
+        return DMCSuiteTask
     from isaac_rl.tasks.cartpole import ClassicCartPole, IsaacCartpole
     from isaac_rl.tasks.dmc_cartpole import DMC_TASKS
     from isaac_rl.tasks.pendulum import Pendulum

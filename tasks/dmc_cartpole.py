@@ -91,6 +91,14 @@ COS_MIN = 0.995  # sparse reward: every cos phi_k >= 0.995
 GAUSS_SCALE_SQ = -2.0 * math.log(0.1)  # rewards.tolerance's gaussian: exp(-0.5 (d * scale)^2), 0.1 at d = 1
 
 
+def check_settings(n_poles: object, swing_up: object, sparse: object) -> Tuple[int, bool, bool]:
+    """The task settings, or ``ConfigError`` naming the first bad one (``task.env.<key>``) and what is allowed."""
+    need(is_int(n_poles) and 1 <= n_poles <= MAX_POLES, "task.env.n_poles", n_poles, f"an integer in [1, {MAX_POLES}]")
+    need(isinstance(swing_up, bool), "task.env.swing_up", swing_up, "True or False")
+    need(isinstance(sparse, bool), "task.env.sparse", sparse, "True or False")
+    return n_poles, swing_up, sparse  # type: ignore[return-value]
+
+
 def _suffix_sums(rows: Sequence[torch.Tensor]) -> List[torch.Tensor]:
     """``out[a] = rows[a] + rows[a+1] + ..``: generalised forces or mass-matrix entries from world angles to hinges."""
     out = list(rows)
@@ -121,12 +129,9 @@ class DMCCartpole(TorchTask):
                  max_episode_steps: int = TIME_LIMIT_STEPS, debug_checks: bool = False,
                  n_poles: Optional[int] = None, swing_up: Optional[bool] = None,
                  sparse: Optional[bool] = None) -> None:
-        n = self.N_POLES if n_poles is None else n_poles
-        swing_up = self.SWING_UP if swing_up is None else swing_up
-        sparse = self.SPARSE if sparse is None else sparse
-        need(is_int(n) and 1 <= n <= MAX_POLES, "task.env.n_poles", n, f"an integer in [1, {MAX_POLES}]")
-        need(isinstance(swing_up, bool), "task.env.swing_up", swing_up, "True or False")
-        need(isinstance(sparse, bool), "task.env.sparse", sparse, "True or False")
+        n, swing_up, sparse = check_settings(self.N_POLES if n_poles is None else n_poles,
+                                             self.SWING_UP if swing_up is None else swing_up,
+                                             self.SPARSE if sparse is None else sparse)
         self.n_poles, self.swing_up, self.sparse = n, swing_up, sparse
         self.state_dim = 2 * (n + 1)
         self.obs_dim = 3 * n + 2

@@ -253,7 +253,7 @@ def test_contract_and_float32(name):
     """Registered torch tasks that pass the contract check on the CPU in float32 (with a 100-step time limit: the
     check steps until every episode has ended; the 1000-step limit is tested above); float32 follows float64 closely
     over a short horizon (rounding only, before the chaos of the poles amplifies it)."""
-    assert TASKS[name] == ("torch",)
+    assert TASKS[name] == ("torch", "dmc")
     assert set(task_keywords(name, "torch")) == {"max_episode_steps", "debug_checks", "n_poles", "swing_up", "sparse"}
     check_task(make_task(name, num_envs=64, device="cpu", seed=0, max_episode_steps=100), 64, torch.device("cpu"))
     env = make_task(name, num_envs=64, device="cpu", seed=0)
@@ -335,3 +335,47 @@ def test_cuda_steps_without_host_sync_and_replay_as_a_cuda_graph(name):
     assert torch.equal(graphed.progress, eager.progress)
     for field in out._fields:
         assert torch.allclose(getattr(graph_out, field).double(), getattr(out, field).double(), rtol=1e-5, atol=1e-6)
+
+
+def test_sim_dmc_runs_dm_control_behind_the_contract():
+    """``sim=dmc``: dm_control's own envs pass the contract check, follow the torch task from the same states (float32
+    observations and rewards), truncate at the time limit with the true last observation, restart in the same step,
+    and reseed reproducibly from any seed (beyond numpy's 32-bit ``RandomState`` seeds)."""
+    suite()
+    check_task(make_task("CartpoleSwingup", sim="dmc", num_envs=3, max_episode_steps=30), 3, torch.device("cpu"))
+    env = make_task("CartpoleTwoPoles", sim="dmc", num_envs=3, seed=5, max_episode_steps=40)
+    twin = make_task("CartpoleTwoPoles", num_envs=3, dtype=torch.float64, max_episode_steps=40)
+    first = env.reset(2 ** 40)
+    assert torch.equal(env.reset(2 ** 40), first)
+    obs = env.reset(7)
+    assert not torch.equal(obs, first)
+    assert torch.allclose(twin.set_state(torch.tensor(env.states())).float(), obs, rtol=0, atol=1e-7)
+    actions = torch.rand(40, 3, 1, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for step, a in enumerate(actions, 1):
+        out, ref = env.step(a), twin.step(a.double())
+        assert out.obs.dtype == torch.float32 and out.reward.dtype == torch.float32
+        assert torch.allclose(out.final_obs, ref.final_obs.float(), rtol=1e-6, atol=1e-6)
+        assert torch.allclose(out.reward, ref.reward.float(), rtol=1e-6, atol=1e-7)
+        assert not bool(out.terminated.any()) and bool(out.truncated.all()) == (step == 40)
+        assert bool(out.truncated.any()) == (step == 40)
+    assert not torch.equal(out.obs, out.final_obs) and float(out.obs[:, 1].max()) < -0.99  # hanging again
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ((1, False, False), ("balance", {})), ((1, False, True), ("balance_sparse", {})),
+    ((1, True, False), ("swingup", {})), ((1, True, True), ("swingup_sparse", {})),
+    ((2, True, False), ("three_poles", {"num_poles": 2, "sparse": False})),
+    ((3, True, True), ("three_poles", {"num_poles": 3, "sparse": True}))])
+def test_sim_dmc_task_for_each_setting(settings, expected):
+    from isaac_rl.tasks.dmc_backend import dm_control_task
+
+    assert dm_control_task(*settings) == expected
+
+
+def test_sim_dmc_refuses_a_multi_pole_balance():
+    from isaac_rl.tasks.dmc_backend import dm_control_task
+
+    with pytest.raises(ConfigError) as err:
+        dm_control_task(2, False, False)
+    assert str(err.value) == ("invalid config: task.env.swing_up=False; allowed: True with n_poles=2 on sim=dmc "
+                              "(dm_control has no balance task with more than one pole; sim=torch has)")
