@@ -1,18 +1,27 @@
 """Deployable policies: the deterministic policy as a plain ``nn.Module`` (obs -> normalised effort), exported to
-TorchScript, ``torch.export`` (torch >= 2.1) and ONNX (when the ``onnx`` package is installed), each with a JSON
-sidecar of what a deployment needs (observation order and clip, action scale, efforts table, control period)."""
+TorchScript, ``torch.export`` (torch >= 2.1) and ONNX (one self-contained file; the ``export`` extra), each with a
+JSON sidecar of what a deployment needs (observation order and clip, action scale, efforts table, control period).
+Every file is written atomically (:func:`isaac_rl.tools.files.atomic_output`): absent or whole, never torn."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import inspect
 import json
 import os
+import sys
+import tempfile
 from typing import Any, Dict, Mapping
 
 import torch
 from torch import nn
 
 from isaac_rl.algorithms.base import Algorithm
+from isaac_rl.tools.files import atomic_output
+
+# What ``--onnx`` imports, and the extra that installs it (onnxscript: torch's ONNX exporter on Python >= 3.9).
+ONNX_MODULES = ("onnx", "onnxscript") if sys.version_info >= (3, 9) else ("onnx",)
 
 
 def policy_module(algo: Algorithm) -> nn.Module:
@@ -24,18 +33,32 @@ def export_torchscript(module: nn.Module, example_obs: torch.Tensor, path: str) 
     """Trace ``module`` on ``example_obs`` (float ``[N, obs_dim]``) and save it; load with ``torch.jit.load``."""
     with torch.no_grad():
         traced = torch.jit.trace(module, example_obs)
-    traced.save(path)
+    with atomic_output(path) as tmp:
+        traced.save(tmp)
     return traced
 
 
 def export_onnx(module: nn.Module, example_obs: torch.Tensor, path: str) -> None:
-    """Export to ONNX with a dynamic batch axis; needs ``pip install onnx`` (and ``onnxscript`` on torch >= 2.5)."""
+    """Export to ONNX with a dynamic batch axis as ONE self-contained file (the weights inside, no ``.data`` beside:
+    it can be copied alone). Needs the ``export`` extra (``pip install "isaac_rl[export]"``: onnx, onnxscript).
+
+    torch >= 2.6 takes ``external_data=False``; on older torch (2.4: the TorchScript-based exporter) and as a
+    guarantee on every version, the exported model is loaded with its external data and saved again inline."""
     try:
-        import onnx  # noqa: F401
+        import onnx
     except ImportError as err:
-        raise ImportError("ONNX export needs `pip install onnx onnxscript`") from err
-    torch.onnx.export(module, (example_obs,), path, input_names=["obs"], output_names=["effort"],
-                      dynamic_axes={"obs": {0: "batch"}, "effort": {0: "batch"}})
+        raise ImportError('ONNX export needs the export extra: pip install "isaac_rl[export]"') from err
+    kwargs: Dict[str, Any] = dict(input_names=["obs"], output_names=["effort"],
+                                  dynamic_axes={"obs": {0: "batch"}, "effort": {0: "batch"}})
+    params = inspect.signature(torch.onnx.export).parameters
+    kwargs.update({k: False for k in ("external_data", "verbose") if k in params})
+    with tempfile.TemporaryDirectory(prefix="isaac_rl-onnx-") as folder:  # any side files the exporter writes
+        first = os.path.join(folder, "policy.onnx")
+        with contextlib.redirect_stdout(sys.stderr):  # the exporter's progress lines; stdout is play's JSON line
+            torch.onnx.export(module.eval(), (example_obs,), first, **kwargs)
+        model = onnx.load(first)  # loads external data, if any, from ``folder``
+        with atomic_output(path) as tmp:
+            onnx.save_model(model, tmp, save_as_external_data=False)
 
 
 def export_program(module: nn.Module, example_obs: torch.Tensor, path: str) -> None:
@@ -46,7 +69,8 @@ def export_program(module: nn.Module, example_obs: torch.Tensor, path: str) -> N
         raise RuntimeError(f"--export-program needs torch >= 2.1 (torch.export); this is torch {torch.__version__}")
     batch = export.Dim("batch", min=1, max=1 << 20)  # type: ignore[attr-defined]
     program = export.export(module.eval(), (example_obs,), dynamic_shapes=({0: batch},))
-    export.save(program, path)
+    with atomic_output(path) as tmp:
+        export.save(program, tmp)
 
 
 def deploy_sidecar(cfg: Mapping[str, Any], env: Any, algo: Algorithm, policy_path: str, fmt: str) -> Dict[str, Any]:
@@ -71,6 +95,6 @@ def deploy_sidecar(cfg: Mapping[str, Any], env: Any, algo: Algorithm, policy_pat
         "config_sha256": hashlib.sha256(config_json.encode()).hexdigest(),
         "torch_version": torch.__version__,
     }
-    with open(policy_path + ".json", "w") as f:
+    with atomic_output(policy_path + ".json") as tmp, open(tmp, "w") as f:
         json.dump(sidecar, f, indent=2)
     return sidecar

@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Callable, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import torch
+
+from isaac_rl.core.errors import UserError
+from isaac_rl.core.settings import is_num
+from isaac_rl.tools.files import atomic_output
 
 WIDTH, HEIGHT = 480, 320
 
@@ -87,14 +91,17 @@ def rollout_frames(env: Any, task_name: str, policy: Callable[[torch.Tensor], to
 
 
 def write_gif(frames: Sequence[Any], path: str, fps: int = 30) -> str:
-    """An animated GIF of ``frames`` at ``path``; returns the path."""
-    frames[0].save(path, save_all=True, append_images=list(frames[1:]), duration=int(1000 / fps), loop=0)
+    """An animated GIF of ``frames`` at ``path`` (written atomically); returns the path."""
+    with atomic_output(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=list(frames[1:]), duration=int(1000 / fps),
+                       loop=0)
     return path
 
 
 def write_video(frames: Sequence[Any], path: str, fps: int = 30) -> str:
-    """An H.264 MP4 of ``frames`` at ``path`` (ffmpeg from ``imageio-ffmpeg``, the ``viz`` extra); where no encoder
-    is installed, a GIF beside it (``.gif`` instead of ``.mp4``). Returns the path written."""
+    """An H.264 MP4 of ``frames`` at ``path`` (ffmpeg from ``imageio-ffmpeg``, the ``viz`` extra), written atomically;
+    where no encoder is installed, a GIF beside it (``.gif`` instead of ``.mp4``: the training recorder's fallback;
+    ``play.py --video`` refuses instead). Returns the path written."""
     try:
         import imageio_ffmpeg
     except ImportError:
@@ -102,41 +109,67 @@ def write_video(frames: Sequence[Any], path: str, fps: int = 30) -> str:
     import numpy as np
 
     width, height = frames[0].size
-    writer = imageio_ffmpeg.write_frames(path, (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                                         macro_block_size=1, output_params=["-loglevel", "error"])
-    writer.send(None)  # start the encoder
-    for frame in frames:
-        writer.send(np.ascontiguousarray(np.asarray(frame.convert("RGB"))))
-    writer.close()
+    with atomic_output(path) as tmp:
+        writer = imageio_ffmpeg.write_frames(tmp, (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+                                             macro_block_size=1, output_params=["-loglevel", "error"])
+        writer.send(None)  # start the encoder
+        try:
+            for frame in frames:
+                writer.send(np.ascontiguousarray(np.asarray(frame.convert("RGB"))))
+        finally:
+            writer.close()  # ends ffmpeg (also on an error or Ctrl-C, before the temporary is deleted)
     return path
 
 
-def plot_learning_curve(metrics_path: str, png_path: str,
-                        keys: Sequence[str] = ("charts/episodic_return", "eval/mean_return")) -> int:
-    """Plot ``keys`` of a ``metrics.jsonl`` against env steps into ``png_path``; returns the points drawn."""
+CURVE_KEYS = ("charts/episodic_return", "eval/mean_return")
+
+
+def curve_points(metrics_path: str, keys: Sequence[str] = CURVE_KEYS) -> Dict[str, List[Tuple[float, float]]]:
+    """``key -> [(env step, value), ...]`` of a run's ``metrics.jsonl``. Lines that are not a JSON object with a
+    numeric ``step`` (a torn last line of a live run, damage) and non-finite values are skipped. A missing file or
+    one with no point of ``keys`` is a :class:`UserError` naming the path (nothing to plot)."""
+    if not os.path.isfile(metrics_path):
+        raise UserError(f"--curve: there is no {metrics_path} (the learning curve is read from the metrics.jsonl of "
+                        "the run folder the checkpoint is in)")
+    points: Dict[str, List[Tuple[float, float]]] = {key: [] for key in keys}
+    with open(metrics_path, errors="replace") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and is_num(row.get("step")):
+                for key in keys:
+                    if is_num(row.get(key)):
+                        points[key].append((row["step"], row[key]))
+    if not any(points.values()):
+        raise UserError(f"--curve: {metrics_path} holds no {' or '.join(keys)} values yet, nothing to plot (a run "
+                        "logs them every train.loop.log_interval and train.loop.eval_interval iterations)")
+    return points
+
+
+def plot_learning_curve(metrics_path: str, png_path: str, keys: Sequence[str] = CURVE_KEYS) -> int:
+    """Plot ``keys`` of a ``metrics.jsonl`` (:func:`curve_points`) against env steps into ``png_path`` (PNG, PDF or
+    SVG by its extension; written atomically); returns the points drawn. Needs matplotlib (the ``viz`` extra)."""
+    points = curve_points(metrics_path, keys)
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as err:
-        raise ImportError("learning-curve plots need matplotlib: `pip install matplotlib`") from err
-    with open(metrics_path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+        raise ImportError('learning-curve plots need matplotlib: pip install "isaac_rl[viz]"') from err
     fig, ax = plt.subplots(figsize=(6, 4))
-    drawn = 0
-    for key in keys:
-        pts = [(r["step"], r[key]) for r in rows if key in r]
+    for key, pts in points.items():
         if pts:
             ax.plot(*zip(*pts), label=key, marker="." if len(pts) < 50 else None)
-            drawn += len(pts)
-    if not drawn:
-        plt.close(fig)
-        raise ValueError(f"{metrics_path} holds none of {list(keys)}")
     ax.set_xlabel("env steps")
     ax.set_ylabel("return")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-    return drawn
+    try:
+        with atomic_output(png_path) as tmp:
+            fig.savefig(tmp, dpi=100, format=os.path.splitext(png_path)[1][1:].lower() or "png")
+    finally:
+        plt.close(fig)
+    return sum(len(pts) for pts in points.values())
