@@ -14,6 +14,7 @@ import torch
 
 from isaac_rl.app import checkpoint
 from isaac_rl.app import run_dir as folders
+from isaac_rl.app.config import resolve
 from isaac_rl.app.run import main as run_main
 from isaac_rl.core.errors import CheckpointError, ConfigError, RunDirError, UserError
 from tests.conftest import ROOT, compose_config
@@ -299,7 +300,7 @@ def test_a_checkpoint_of_the_transition_counted_schedule_still_plays_but_does_no
     play = subprocess.run(PLAY + [str(old), "--episodes", "4"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert play.returncode == 0, play.stderr
     with pytest.raises(CheckpointError, match="learning_starts"):
-        checkpoint.read(str(old), "cpu", "resume", _cfg(SMALL + [f"checkpoint={old}"]))
+        checkpoint.read(str(old), "cpu", "resume", resolve(_cfg(SMALL + [f"checkpoint={old}"])))
 
 
 def test_task_without_a_dqn_config_names_the_train_configs_it_has(tmp_path):
@@ -309,7 +310,6 @@ def test_task_without_a_dqn_config_names_the_train_configs_it_has(tmp_path):
 
 
 def test_seed_minus_one_draws_a_seed_and_is_refused_with_several_ranks(tmp_path, capsys):
-    from isaac_rl.app.config import resolve
     cfg = resolve(_cfg(["seed=-1", f"train_dir={tmp_path}"]))
     assert 0 <= cfg["seed"] < 100_000 and f"seed=-1: drew seed={cfg['seed']}" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="seed=-1; allowed: an explicit seed with multi_gpu=True"):
