@@ -212,7 +212,11 @@ class VideoRecorder:
         policy = trainer.algo.policy_module(0) if trainer.agents > 1 else trainer.algo.act  # agent 0 of a population
         with torch.random.fork_rng(devices=[]):  # the CPU generator; the CUDA one is never drawn from (see above)
             frames = rollout_frames(self.env, self.task, policy, max_steps=self.steps, seed=trainer.iteration)
-        path = write_video(frames, stem + ".mp4")
+        try:
+            path = write_video(frames, stem + ".mp4")
+        except OSError as err:
+            raise RunDirError(f"could not write the video {stem}.mp4: {err.strerror or err} (free some space, or "
+                              "set capture_video=False)") from None
         if path.endswith(".gif") and not self._said_gif:
             self._said_gif = True
             print(f"[isaac_rl] capture_video: no MP4 encoder installed (pip install imageio-ffmpeg, the [viz] extra); "
