@@ -25,7 +25,7 @@ import json
 import os
 import signal
 import sys
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from isaac_rl.core.errors import UserError
 
@@ -181,6 +181,8 @@ def check_outputs(args: argparse.Namespace) -> None:
                             "run's checkpoints or results)")
         if os.path.isdir(path):
             raise UserError(f"{what} {path!r} is a folder; give a file path")
+        if os.path.lexists(path) and not os.path.isfile(path):  # a device, a pipe, a dangling link: never replaced
+            raise UserError(f"{what} {path!r} exists and is not a regular file; give a file path")
         if os.path.lexists(path) and not args.force:
             raise UserError(f"{what} {path!r} already exists; pass --force to replace it, or choose another path")
         _check_folder(os.path.dirname(os.path.abspath(path)), what, path)
@@ -206,6 +208,11 @@ def _check_folder(folder: str, what: str, path: str) -> None:
 
 def check_extras(args: argparse.Namespace) -> None:
     """Import what each asked output needs, before any work; a missing package is one line naming the extra."""
+    from isaac_rl.tools.export import has_torch_export
+
+    if args.export_program and not has_torch_export():
+        import torch
+        raise UserError(f"--export-program needs torch >= 2.1 (torch.export); this is torch {torch.__version__}")
     for out in _outputs():
         if getattr(args, out.attr):
             for module in out.modules:
@@ -223,6 +230,22 @@ def _metrics_of(checkpoint_path: str) -> str:
         raise UserError(f"--curve reads the run's metrics.jsonl, but the checkpoint {checkpoint_path!r} is not in a "
                         "run folder's nn/ (give runs/<experiment>/nn/last.pt or best.pt)")
     return os.path.join(os.path.dirname(nn_folder), "metrics.jsonl")
+
+
+def _done(written: List[str]) -> str:
+    return (f"wrote only {', '.join(written)}" if written else "nothing was written") + "; no partial file was left"
+
+
+def _write(written: List[str], path: str, write: Callable[..., Any], *args: Any) -> Any:
+    """``write(*args)``, which writes ``path`` atomically; then ``path`` joins ``written``. An OS error (a full disk,
+    a file-size limit, a folder removed meanwhile) is one line naming the path and what was written before."""
+    try:
+        out = write(*args)
+    except OSError as err:
+        why = err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"cannot write {path!r}: {why}; {_done(written)}") from None
+    written.append(path)
+    return out
 
 
 def _stop(signum: int, frame: Any) -> None:
@@ -243,8 +266,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _play(args, written)
     except KeyboardInterrupt as err:
         name = err.args[0] if err.args else "SIGINT"
-        done = f"wrote only {', '.join(written)}" if written else "nothing was written"
-        raise Interrupted(f"interrupted by {name}: {done}; no partial file was left") from None
+        raise Interrupted(f"interrupted by {name}: {_done(written)}") from None
 
 
 def _play(args: argparse.Namespace, written: List[str]) -> int:
@@ -293,10 +315,8 @@ def _play(args: argparse.Namespace, written: List[str]) -> int:
                    (args.onnx, export_onnx, "onnx", "onnx"))
         for path, write, fmt, key in targets:
             if path:
-                write(module, example, path)
-                written.append(path)
-                deploy_sidecar(cfg, env, algo, path, fmt)
-                written.append(path + ".json")
+                _write(written, path, write, module, example, path)
+                _write(written, path + ".json", deploy_sidecar, cfg, env, algo, path, fmt)
                 result[key] = path
     env.close()
     if args.gif or args.video:
@@ -304,16 +324,15 @@ def _play(args: argparse.Namespace, written: List[str]) -> int:
         gif_env, gif_algo = make_trained_algorithm(cfg, state["trainer"]["agent"], "torch", 1, args.device, args.seed)
         frames = rollout_frames(gif_env, task, gif_algo.act, max_steps=args.gif_steps, seed=args.seed)
         if args.gif:
-            result["gif"], result["gif_frames"] = write_gif(frames, args.gif), len(frames)
-            written.append(args.gif)
+            result["gif"], result["gif_frames"] = _write(written, args.gif, write_gif, frames, args.gif), len(frames)
         if args.video:
-            result["video"], result["video_frames"] = write_video(frames, args.video), len(frames)
-            written.append(args.video)
+            result["video"] = _write(written, args.video, write_video, frames, args.video)
+            result["video_frames"] = len(frames)
     if args.curve:
         from isaac_rl.tools.render import plot_learning_curve
-        result["curve_points"] = plot_learning_curve(_metrics_of(args.checkpoint), args.curve)
+        result["curve_points"] = _write(written, args.curve, plot_learning_curve, _metrics_of(args.checkpoint),
+                                        args.curve)
         result["curve"] = args.curve
-        written.append(args.curve)
     print(json.dumps(result), flush=True)
     return 0
 

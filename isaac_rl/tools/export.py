@@ -8,11 +8,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+import io
 import json
 import os
 import sys
 import tempfile
-from typing import Any, Dict, Mapping
+from typing import Any, Callable, Dict, Mapping
 
 import torch
 from torch import nn
@@ -33,9 +34,17 @@ def export_torchscript(module: nn.Module, example_obs: torch.Tensor, path: str) 
     """Trace ``module`` on ``example_obs`` (float ``[N, obs_dim]``) and save it; load with ``torch.jit.load``."""
     with torch.no_grad():
         traced = torch.jit.trace(module, example_obs)
-    with atomic_output(path) as tmp:
-        traced.save(tmp)
+    _write_bytes(path, lambda f: torch.jit.save(traced, f))
     return traced
+
+
+def _write_bytes(path: str, save: Callable[[io.BytesIO], Any]) -> None:
+    """``save`` into memory, then the bytes to ``path`` atomically: a full disk is an ``OSError`` raised by Python's
+    write (torch's own archive writer aborts the process on some write errors); policies are small."""
+    buffer = io.BytesIO()
+    save(buffer)
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        f.write(buffer.getvalue())
 
 
 def export_onnx(module: nn.Module, example_obs: torch.Tensor, path: str) -> None:
@@ -57,20 +66,25 @@ def export_onnx(module: nn.Module, example_obs: torch.Tensor, path: str) -> None
         with contextlib.redirect_stdout(sys.stderr):  # the exporter's progress lines; stdout is play's JSON line
             torch.onnx.export(module.eval(), (example_obs,), first, **kwargs)
         model = onnx.load(first)  # loads external data, if any, from ``folder``
-        with atomic_output(path) as tmp:
-            onnx.save_model(model, tmp, save_as_external_data=False)
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
+            f.write(model.SerializeToString())  # the weights inline: one self-contained file
+
+
+def has_torch_export() -> bool:
+    """Whether this torch has ``torch.export`` with ``save`` (torch >= 2.1)."""
+    export = getattr(torch, "export", None)
+    return export is not None and hasattr(export, "export") and hasattr(export, "save")
 
 
 def export_program(module: nn.Module, example_obs: torch.Tensor, path: str) -> None:
     """``torch.export`` the policy (an ``ExportedProgram`` with a dynamic batch axis) and save it; load it with
     ``torch.export.load(path).module()``. Needs torch >= 2.1; the successor of TorchScript, which torch deprecates."""
-    export = getattr(torch, "export", None)
-    if export is None or not hasattr(export, "export"):
+    if not has_torch_export():
         raise RuntimeError(f"--export-program needs torch >= 2.1 (torch.export); this is torch {torch.__version__}")
+    export = torch.export
     batch = export.Dim("batch", min=1, max=1 << 20)  # type: ignore[attr-defined]
     program = export.export(module.eval(), (example_obs,), dynamic_shapes=({0: batch},))
-    with atomic_output(path) as tmp:
-        export.save(program, tmp)
+    _write_bytes(path, lambda f: export.save(program, f))
 
 
 def deploy_sidecar(cfg: Mapping[str, Any], env: Any, algo: Algorithm, policy_path: str, fmt: str) -> Dict[str, Any]:

@@ -1,6 +1,6 @@
 """Rollout pictures for the torch tasks: one frame per step drawn with Pillow (no display, no OpenGL), saved as an
-MP4 (``imageio-ffmpeg``) or a GIF; and a learning-curve PNG of a run's ``metrics.jsonl`` drawn with matplotlib
-(optional: ``pip install matplotlib``)."""
+MP4 (``imageio-ffmpeg``) or a GIF; and a learning-curve PNG of a run's ``metrics.jsonl`` drawn with matplotlib. All
+three packages are the ``viz`` extra (``pip install "isaac_rl[viz]"``); every file is written atomically."""
 
 from __future__ import annotations
 
@@ -92,8 +92,8 @@ def rollout_frames(env: Any, task_name: str, policy: Callable[[torch.Tensor], to
 
 def write_gif(frames: Sequence[Any], path: str, fps: int = 30) -> str:
     """An animated GIF of ``frames`` at ``path`` (written atomically); returns the path."""
-    with atomic_output(path) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=list(frames[1:]), duration=int(1000 / fps),
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:  # Python writes: a full disk is an OSError
+        frames[0].save(f, format="GIF", save_all=True, append_images=list(frames[1:]), duration=int(1000 / fps),
                        loop=0)
     return path
 
@@ -118,6 +118,12 @@ def write_video(frames: Sequence[Any], path: str, fps: int = 30) -> str:
                 writer.send(np.ascontiguousarray(np.asarray(frame.convert("RGB"))))
         finally:
             writer.close()  # ends ffmpeg (also on an error or Ctrl-C, before the temporary is deleted)
+        try:  # ffmpeg may end without an error on a failed write (a file-size limit): read the count back
+            written = imageio_ffmpeg.count_frames_and_secs(tmp)[0]
+        except (RuntimeError, OSError):
+            written = 0
+        if written != len(frames):
+            raise OSError(f"the encoder wrote {written} of {len(frames)} frames (is the disk full?)")
     return path
 
 
@@ -168,8 +174,8 @@ def plot_learning_curve(metrics_path: str, png_path: str, keys: Sequence[str] = 
     ax.legend()
     fig.tight_layout()
     try:
-        with atomic_output(png_path) as tmp:
-            fig.savefig(tmp, dpi=100, format=os.path.splitext(png_path)[1][1:].lower() or "png")
+        with atomic_output(png_path) as tmp, open(tmp, "wb") as f:
+            fig.savefig(f, dpi=100, format=os.path.splitext(png_path)[1][1:].lower() or "png")
     finally:
         plt.close(fig)
     return sum(len(pts) for pts in points.values())

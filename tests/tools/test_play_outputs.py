@@ -404,3 +404,56 @@ def test_an_atomic_output_interrupted_mid_write_leaves_the_old_state(tmp_path, e
     assert os.listdir(tmp_path) == (["out.gif"] if existing else [])
     if existing:
         assert target.read_bytes() == b"previous"
+
+
+# ---- write failures and files that are not regular files ---------------------------------------------------------
+
+
+def _file_size_limit(limit):
+    """For the child: files larger than ``limit`` bytes cannot be written (EFBIG, as a full disk gives ENOSPC)."""
+    import resource
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of the process being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.mark.parametrize("flag, name", [("--export", "p.pt"), ("--export-program", "p.pt2"), ("--onnx", "p.onnx"),
+                                        ("--gif", "p.gif"), ("--video", "p.mp4"), ("--curve", "p.png")])
+def test_a_write_that_fails_is_one_line_and_leaves_no_file(run, tmp_path, flag, name):
+    """A real file-size limit (RLIMIT_FSIZE) on the play process: every writer fails on its first large write. Before:
+    tracebacks, a truncated MP4 published as a success (ffmpeg ends without an error), and a process abort in
+    torch.export's archive writer."""
+    if flag == "--export-program" and not (hasattr(torch, "export") and hasattr(torch.export, "save")):
+        pytest.skip("needs torch >= 2.1")
+    target = str(tmp_path / name)
+    proc = subprocess.run(PLAY + [str(run / "nn" / "last.pt"), "--episodes", "2", flag, target], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT, preexec_fn=_file_size_limit(1024))
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    why = "the encoder wrote 0 of" if flag == "--video" else "File too large; nothing was written"
+    assert lines[-1].startswith(f"[isaac_rl] error: cannot write {target!r}: {why}"), proc.stderr[-3000:]
+    assert lines[-1].endswith("no partial file was left") and "Traceback" not in proc.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_output_that_is_not_a_regular_file_is_never_replaced(run, tmp_path):
+    """A device, a pipe or a dangling link is refused even with --force (an atomic replace of /dev/null by root would
+    put a regular file in its place)."""
+    fifo, dangling = tmp_path / "pipe.pt", tmp_path / "dangling.pt"
+    os.mkfifo(fifo)
+    os.symlink(tmp_path / "nowhere", dangling)
+    for target in ("/dev/null", str(fifo), str(dangling)):
+        assert _refused(_play(run / "nn" / "last.pt", "--export", target, "--force")) == (
+            f"--export {target!r} exists and is not a regular file; give a file path")
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    assert sorted(os.listdir(tmp_path)) == ["dangling.pt", "pipe.pt"]
+
+
+def test_a_checkpoint_that_is_a_folder_or_not_a_checkpoint_is_one_line(run, tmp_path):
+    assert _refused(_play(run)) == (f"checkpoint={str(run)!r} is a folder, not a checkpoint file; give a .pt file "
+                                    f"such as {os.path.join(str(run), 'nn', 'last.pt')}")
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    assert "is not a checkpoint of this trainer" in _refused(_play(tmp_path / "notes.pt", "--export", tmp_path / "p"))
+    assert os.listdir(tmp_path) == ["notes.pt"]
