@@ -284,8 +284,8 @@ def _play(args: argparse.Namespace, written: List[str]) -> int:
     sim = args.sim or cfg["sim"]
     task = cfg["task"]["name"]
     if not args.agent < cfg["population"]:
-        raise UserError(f"--agent {args.agent}: the checkpoint holds a population of {cfg['population']}; allowed: 0 "
-                        f"to {cfg['population'] - 1}")
+        raise UserError(f"invalid --agent={args.agent}; allowed: 0 to {cfg['population'] - 1} (the checkpoint holds a "
+                        f"population of {cfg['population']})")
     if args.gif or args.video:
         flag = "--gif" if args.gif else "--video"
         if sim != "torch":

@@ -228,7 +228,7 @@ def test_a_read_only_or_missing_output_folder_is_refused_before_the_evaluation(r
     (["--seed", "-1"], "--seed must be in 0 to 4611686018427387903, got -1 (see --help)"),
     (["--episodes", "0"], "--episodes must be >= 1, got 0 (see --help)"),
     (["--episodes", "x"], "argument --episodes: invalid int value: 'x' (see --help)"),
-    (["--agent", "3"], "--agent 3: the checkpoint holds a population of 1; allowed: 0 to 0"),
+    (["--agent", "3"], "invalid --agent=3; allowed: 0 to 0 (the checkpoint holds a population of 1)"),
     (["--sim", "gymnasium", "--gif", "{d}/g.gif"], "--gif draws the torch backend's state; this run uses --sim "
                                                    "gymnasium (use --sim torch)"),
     (["--bogus"], "unrecognized arguments: --bogus (see --help)"),
