@@ -1,4 +1,5 @@
-"""Fake ``isaaclab.app``: an AppLauncher that records how it was started."""
+"""Fake ``isaaclab.app`` of Isaac Lab 2.x: an ``AppLauncher`` that records how it was started (2.x has no
+``launch_simulation``; every 2.x run starts Isaac Sim through ``AppLauncher``)."""
 
 LAUNCHES = []
 

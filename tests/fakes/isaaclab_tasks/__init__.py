@@ -1,6 +1,7 @@
-"""Fake ``isaaclab_tasks``: registers ``Isaac-Cartpole-Direct-v0`` with gymnasium, a DirectRLEnv-like env driven by
-the torch Isaac-preset physics: same-step resets, ``time_outs``, and ``extras["final_obs"]`` (a dict with the
-``"policy"`` group, as Isaac Lab publishes it) when the env config asks for ``compute_final_obs``."""
+"""Fake ``isaaclab_tasks`` of Isaac Lab 2.x: registers ``Isaac-Cartpole-Direct-v0`` (2.x ids carry ``-v0``) with
+gymnasium, a DirectRLEnv-like env driven by the torch Isaac-preset physics: same-step resets and ``time_outs``. As in
+2.x, the env config has no ``compute_final_obs`` and ``step`` publishes no ``extras["final_obs"]``: the observation
+of an env that ended is already the next episode's first."""
 
 import gymnasium as gym
 
@@ -13,7 +14,6 @@ class CartpoleEnvCfg:
 
     def __init__(self, device="cuda:0", num_envs=4096):
         self.sim_device, self.num_envs, self.seed = device, num_envs, None
-        self.compute_final_obs = False
 
 
 class FakeDirectRLEnv(gym.Env):
@@ -24,18 +24,13 @@ class FakeDirectRLEnv(gym.Env):
         self.max_episode_length = cfg.episode_length_steps
         self.physics = IsaacCartpole(cfg.num_envs, device=cfg.sim_device, max_episode_steps=self.max_episode_length)
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (1,))
-        self.steps = 0
 
     def reset(self, seed=None, options=None):
         return {"policy": self.physics.reset(seed).clone()}, {}
 
     def step(self, action):
-        self.steps += 1
-        out = self.physics.step(action)
-        extras = {"log": {}}
-        if self.cfg.compute_final_obs:
-            extras["final_obs"] = {"policy": out.final_obs.clone()}
-        return {"policy": out.obs.clone()}, out.reward, out.terminated, out.truncated, extras
+        out = self.physics.step(action)  # out.final_obs exists in the physics, not in what 2.x returns
+        return {"policy": out.obs.clone()}, out.reward, out.terminated, out.truncated, {"log": {}}
 
 
 gym.register(id="Isaac-Cartpole-Direct-v0", entry_point=FakeDirectRLEnv, disable_env_checker=True)

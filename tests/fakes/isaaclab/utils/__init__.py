@@ -1,0 +1,1 @@
+"""Fake ``isaaclab.utils``."""
