@@ -61,7 +61,8 @@ MAX_EPISODE_STEPS_CHECKED = 100_000  # check_task steps at most this many times 
 def check_task(env: object, num_envs: int, device: torch.device) -> None:
     """Check a task object against the contract (:class:`isaac_rl.core.contract.VecEnv`) before any training: its
     attributes (callables callable, a finite int ``max_episode_steps >= 1``), one ``reset`` and one ``step`` of zero
-    efforts (shapes, float32 observations, devices), then zero-effort steps until every env has ended an episode,
+    efforts (or the first of ``action_spec.efforts``; shapes, float32 observations, devices), then such steps until
+    every env has ended an episode,
     which must happen within ``max_episode_steps`` (the time limit evaluation relies on; skipped past
     ``MAX_EPISODE_STEPS_CHECKED``). Raises ``TypeError`` or ``ValueError`` naming what is wrong. The env is left
     mid-episode: the trainer resets it."""
@@ -89,7 +90,8 @@ def check_task(env: object, num_envs: int, device: torch.device) -> None:
         raise ValueError(f"device is {env.device}, but the run's device is {device}")
     obs = env.reset(0)  # type: ignore[attr-defined]
     _check_tensor("reset() -> obs", obs, (num_envs, obs_dim), device, float32=True)
-    zeros = torch.zeros((num_envs, spec.dim), device=device)
+    effort = float(spec.efforts[0]) if getattr(spec, "efforts", ()) else 0.0  # one the task accepts
+    zeros = torch.full((num_envs, spec.dim), effort, device=device)
     out = env.step(zeros)  # type: ignore[attr-defined]
     fields = ("obs", "reward", "terminated", "truncated", "final_obs")
     if not all(hasattr(out, f) for f in fields):
@@ -114,8 +116,8 @@ def check_task(env: object, num_envs: int, device: torch.device) -> None:
         ended = ended | out.terminated | out.truncated
     if not bool(ended.all()):
         raise ValueError(f"{int((~ended).sum())} of {num_envs} envs did not end an episode within max_episode_steps="
-                         f"{limit} steps (zero efforts from reset); step() must set truncated (or terminated) once an "
-                         "episode reaches max_episode_steps, or evaluation could never finish")
+                         f"{limit} steps (constant efforts {effort} from reset); step() must set truncated (or "
+                         "terminated) once an episode reaches max_episode_steps, or evaluation could never finish")
 
 
 def _check_tensor(what: str, value: object, shape: tuple, device: torch.device, float32: bool = False) -> None:

@@ -25,7 +25,7 @@ STOP_POLL_DISTRIBUTED = 10  # iterations between multi-rank stop agreements (eac
 # Verification runs one episode in each of verify_episodes envs at once. A million episodes put the standard error of
 # the verified mean at 1/1000 of the returns' spread, finer than any bar needs; more only cost memory and minutes.
 MAX_VERIFY_EPISODES = 1_000_000
-NEVER = float(torch.finfo(torch.float32).max)  # "no non-finite value yet" in the trainer's first-bad iterations (finite)
+NEVER = float(torch.finfo(torch.float32).max)  # "no non-finite value yet" (first-bad iterations; finite)
 PROGRESS_EVERY_S = 10.0  # seconds between progress lines of a long evaluation or verification
 
 
@@ -278,10 +278,16 @@ class OffPolicyTrainer:
         if self.eval_env is None:
             self._restart_episodes()
         if result.get("eval/stopped"):
-            self._interrupted = True
+            self._say_stopped("evaluation", result, env)
         else:
             self.last_eval = result
         return result
+
+    def _say_stopped(self, what: str, result: Dict[str, float], env: VecEnv) -> None:
+        """Note an evaluation or verification cut by a stop request (``result`` has ``eval/steps``): not a result."""
+        self._interrupted = True
+        say(f"[isaac_rl] {what} stopped by the stop request after {result['eval/steps']:.0f} of "
+            f"{env.max_episode_steps} steps: not a result (the run saves its checkpoint and ends)")
 
     def _restart_episodes(self) -> None:
         """After an evaluation or verification on the training env (one simulation per process): reset it, and end
@@ -336,7 +342,7 @@ class OffPolicyTrainer:
                                  should_stop=self.should_stop,
                                  progress=self._progress(f"verifying{self._who(k)}", env.num_envs))
             if raw.get("eval/stopped"):
-                self._interrupted = True
+                self._say_stopped(f"verification{self._who(k)}", raw, env)
                 break
             result = {"eval/verified_episodes": float(env.num_envs), "eval/verified_complete": raw["eval/complete"]}
             if raw["eval/complete"]:

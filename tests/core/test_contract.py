@@ -48,6 +48,14 @@ def test_shapes_dtypes_and_time_limit(env):
         assert truncations == 12
 
 
+def test_every_backend_passes_the_start_up_contract_check(env):
+    """The check a custom task class gets at start (float32 observations, callables, a finite time limit that ends
+    every episode) holds for every shipped backend: it is the contract, not a stricter one."""
+    from isaac_rl.core.checks import check_task
+
+    check_task(env, 6, env.device)
+
+
 def test_final_obs_is_the_terminal_state(env):
     if env.action_spec.max_effort == 2.0:
         pytest.skip("Pendulum never terminates")

@@ -166,7 +166,7 @@ def test_a_task_class_defined_in_a_test_file_trains_to_a_verified_bar(tmp_path):
     (["task.class_path=tests.tasks.test_custom_task:NoTimeLimit", "~task.env.start"],
      "max_episode_steps must be an int >= 1 (the time limit: every episode ends within it), got inf"),
     (["task.class_path=tests.tasks.test_custom_task:NeverEnds"],
-     "64 of 64 envs did not end an episode within max_episode_steps=20 steps"),
+     "64 of 64 envs did not end an episode within max_episode_steps=20 steps (constant efforts 0.0 from reset)"),
 ])
 def test_a_task_class_that_breaks_the_contract_is_refused_before_training(tmp_path, overrides, message):
     cfg = compose_config(_overrides("Drift") + [f"train_dir={tmp_path}"] + overrides)
