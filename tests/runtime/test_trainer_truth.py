@@ -85,7 +85,7 @@ def test_a_continued_solved_run_reports_evaluations_of_the_policy_it_has(tmp_pat
     first = _summary(subprocess.run(TRAIN + SOLVES + ["max_iterations=400", f"train_dir={tmp_path}", "experiment=a"],
                                     capture_output=True, text=True, timeout=600, cwd=ROOT))
     assert first["solved_at"] is not None and first["iterations"] < 200, first
-    more = ["max_iterations=200", "train.loop.eval_target=400"]  # a bar it will not meet again within 200
+    more = ["max_iterations=200", "train.loop.eval_target=null"]  # no bar: it trains to 200 whatever it plays
     if how == "resume":
         args, run = ["resume=auto", "experiment=a"], tmp_path / "a"
     else:
@@ -173,7 +173,7 @@ def test_a_learning_rate_that_diverges_is_named_not_the_refused_best_checkpoint(
     errors = [line for line in proc.stderr.splitlines() if line.startswith("[isaac_rl] error: ")]
     assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert errors[0].startswith("[isaac_rl] error: training diverged at env step "), errors[0]
-    assert "non-finite network weights" in errors[0] and "a learning rate too high (train.algo.lr" in errors[0]
+    assert "network weights" in errors[0] and "a learning rate too high (train.algo.lr" in errors[0]
 
 
 def _terminal_run(args, tmp_path):
