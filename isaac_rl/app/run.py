@@ -267,6 +267,7 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
             try:
                 checkpoint.save_checked({"trainer": trainer.state_dict(), "config": cfg, "kind": "full"}, last_path)
             except OSError as err:
+                still_there()  # a folder removed between the check and the write is said as such
                 raise RunDirError(f"could not write the checkpoint {last_path}: {err.strerror or err}; the previous "
                                   "checkpoint there (if any) is intact") from None
 
@@ -277,6 +278,7 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
             checkpoint.save_checked({"trainer": state, "config": cfg, "kind": "policy", "eval": dict(result)},
                                     best_path)
         except OSError as err:
+            still_there()
             raise RunDirError(f"could not write the checkpoint {best_path}: {err.strerror or err}") from None
 
     agree = (lambda wish: distributed.any_rank(wish, device)) if dist_info.world_size > 1 else None
