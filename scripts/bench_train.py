@@ -16,6 +16,7 @@ both distributions of iterations to the bar (every agent must be verified-solved
     python scripts/bench_train.py --cases CartPole-v1/DQN --peer
     python scripts/bench_train.py --cases Pendulum/DDPG --memory
     python scripts/bench_train.py --cases CartPole-v1/DQN,Pendulum/DDPG --population
+    python scripts/bench_train.py --cases CartpoleBalance/DDPG,CartpoleBalanceSparse/DDPG
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ CASES: Dict[str, Tuple[str, str, float]] = {
     "Pendulum/SAC": ("Pendulum", "PendulumSAC", -200.0),
     "Cartpole/TD3": ("Cartpole", "CartpoleTD3", 490.0),
     "Cartpole/SAC": ("Cartpole", "CartpoleSAC", 490.0),
+    # DeepMind Control Suite cart-poles (tasks/dmc_cartpole.py): dm_control's 995 of a 1000-step episode
+    "CartpoleBalance/DDPG": ("CartpoleBalance", "CartpoleBalanceDDPG", 995.0),
+    "CartpoleBalanceSparse/DDPG": ("CartpoleBalanceSparse", "CartpoleBalanceSparseDDPG", 995.0),
 }
 # Published on a 2-core CPU like ours (issue "Speed"): seconds to CartPole-v1 >= 475 / Pendulum >= -200.
 REFERENCE = {"CartPole-v1/DQN": {"PureJaxRL DQN": 14.5, "CleanRL PQN": 36.5, "CleanRL DQN": 82.0},

@@ -68,7 +68,9 @@ def missing_train_config(argv: List[str], cfg_dir: str = CFG_DIR) -> Optional[st
     folder = os.path.join(cfg_dir, "train")
     if os.path.isfile(os.path.join(folder, f"{tasks[-1]}DQN.yaml")):
         return None
-    options = sorted(f[:-5] for f in os.listdir(folder) if f.startswith(tasks[-1]) and f.endswith(".yaml"))
+    # <task><ALGO>.yaml only: task=CartpoleBalance is not offered CartpoleBalanceSparseDDPG
+    options = sorted(f[:-5] for f in os.listdir(folder) if f.startswith(tasks[-1]) and f.endswith(".yaml")
+                     and f[len(tasks[-1]):-5].isupper())
     return (f"task={tasks[-1]} has no DQN train config (the default is train=<task>DQN); add "
             f"{' or '.join('train=' + o for o in options) if options else 'a train= config for it'}")
 
