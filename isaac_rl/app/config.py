@@ -14,6 +14,7 @@ from isaac_rl.core.settings import build, is_int, is_num, need
 from isaac_rl.runtime.trainer import TrainerConfig
 from isaac_rl.tasks import SIMS, TASKS, load_class, task_keywords
 from isaac_rl.tasks.isaaclab_app import INSTALL_HELP
+from isaac_rl.tools.render import RENDERED  # tasks with a torch twin that tools/render.py can draw
 
 __all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph"]
 
@@ -26,7 +27,6 @@ RENAMED = {"train.loop.learning_starts": "train.loop.warmup_iterations (iteratio
            "train.algo.eps_decay_steps": "train.algo.eps_decay_iterations (iterations of the epsilon schedule)"}
 BOOL_KEYS = ("test", "compile", "torch_deterministic", "multi_gpu", "wandb_activate", "headless", "overwrite", "debug",
              "capture_video")
-RENDERED = ("Cartpole", "CartPole-v1", "Pendulum")  # tasks with a torch twin that tools/render.py can draw
 # task.env keys of the torch backend with their meaning-preserving ranges (see tasks/cartpole.py, tasks/pendulum.py).
 POSITIVE_ENV = ("dt", "max_effort", "cart_mass", "pole_mass", "reset_dist", "pole_com")
 NONNEGATIVE_ENV = ("pole_inertia",)

@@ -77,7 +77,7 @@ def parse(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("checkpoint", help="a .pt file written by scripts/train.py (runs/<experiment>/nn/last.pt "
                    "or best.pt)")
     p.add_argument("--episodes", type=int, default=10, help="deterministic episodes (one per env); default 10")
-    p.add_argument("--sim", choices=("torch", "gymnasium", "isaacgym"), default=None,
+    p.add_argument("--sim", choices=("torch", "gymnasium", "dmc", "isaacgym"), default=None,
                    help="backend to play on; default: the one it was trained on")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N; default cpu")
     p.add_argument("--seed", type=int, default=0, help="seed of the episodes' initial states")

@@ -16,6 +16,12 @@ from isaac_rl.core.settings import is_num
 from isaac_rl.tools.files import atomic_output
 
 WIDTH, HEIGHT = 480, 320
+POLE_COLOURS = ((200, 130, 60), (60, 160, 90), (170, 70, 170))  # pole 1, 2, 3 (then again)
+# DeepMind Control Suite cart-poles (tasks/dmc_cartpole.py): state [x, theta_1 .. theta_n, velocities], relative hinges
+DMC_CARTPOLES = ("CartpoleBalance", "CartpoleBalanceSparse", "CartpoleSwingup", "CartpoleSwingupSparse",
+                 "CartpoleTwoPoles", "CartpoleThreePoles")
+DMC_SLIDER_LIMIT = 1.8  # m, the soft limit of cartpole.xml's slider
+RENDERED = ("Cartpole", "CartPole-v1", "Pendulum") + DMC_CARTPOLES  # the tasks frame_drawer draws
 
 
 def _image() -> Any:
@@ -27,24 +33,31 @@ def _image() -> Any:
     return img, ImageDraw.Draw(img)
 
 
-def draw_cartpole(x: float, theta: float, x_limit: float, pole_length: float, theta_to_plus_x: bool) -> Any:
-    """One frame of a cart at ``x`` (m) with its pole at ``theta`` (rad from upright); returns a PIL image.
+def draw_cartpole(x: float, thetas: Sequence[float], x_limit: float, pole_length: float,
+                  theta_to_plus_x: bool) -> Any:
+    """One frame of a cart at ``x`` (m) with a chain of poles, pole k at world angle ``thetas[k]`` (rad from
+    upright) hinged at the tip of pole k-1 (one angle: a single pole); returns a PIL image. The scale fits the slider
+    (``x_limit`` m either side) and the chain (``len(thetas) x pole_length`` m) upright or hanging into the picture.
 
-    ``theta_to_plus_x``: whether a positive angle leans the pole towards ``+x`` (gymnasium) or ``-x`` (Isaac Gym).
+    ``theta_to_plus_x``: whether a positive angle leans the pole towards ``+x`` (gymnasium, dm_control) or ``-x``
+    (Isaac Gym).
     """
     img, draw = _image()
-    scale = WIDTH / (2.4 * x_limit)
-    ground = HEIGHT * 0.7
+    ground = HEIGHT / 2  # room for the chain upright and hanging down (swing-up starts)
+    scale = min(WIDTH / (2.4 * x_limit), 0.95 * ground / (len(thetas) * pole_length))
     draw.line([(0, ground), (WIDTH, ground)], fill="black", width=1)
     for limit in (-x_limit, x_limit):
         px = WIDTH / 2 + limit * scale
         draw.line([(px, ground - 10), (px, ground + 10)], fill="red", width=2)
     cx = WIDTH / 2 + x * scale
     draw.rectangle([cx - 25, ground - 15, cx + 25, ground + 15], fill=(60, 60, 60))
-    lean = math.sin(theta) if theta_to_plus_x else -math.sin(theta)
-    tip = (cx + lean * pole_length * scale, ground - math.cos(theta) * pole_length * scale)
-    draw.line([(cx, ground), tip], fill=(200, 130, 60), width=8)
-    draw.ellipse([cx - 4, ground - 4, cx + 4, ground + 4], fill=(80, 80, 200))
+    base = (cx, ground)
+    for k, theta in enumerate(thetas):
+        lean = math.sin(theta) if theta_to_plus_x else -math.sin(theta)
+        tip = (base[0] + lean * pole_length * scale, base[1] - math.cos(theta) * pole_length * scale)
+        draw.line([base, tip], fill=POLE_COLOURS[k % len(POLE_COLOURS)], width=8)
+        draw.ellipse([base[0] - 4, base[1] - 4, base[0] + 4, base[1] + 4], fill=(80, 80, 200))
+        base = tip
     return img
 
 
@@ -59,15 +72,26 @@ def draw_pendulum(theta: float) -> Any:
 
 
 def frame_drawer(task_name: str, env: Any) -> Callable[[torch.Tensor], Any]:
-    """``state [S] -> PIL image`` for a torch task of ``task_name`` (Cartpole, CartPole-v1, Pendulum)."""
+    """``state [S] -> PIL image`` for a torch task of ``task_name`` (Cartpole, CartPole-v1, Pendulum, the DeepMind
+    Control Suite cart-poles with all their poles)."""
     if task_name == "Pendulum":
         return lambda s: draw_pendulum(float(s[0]))
     if task_name == "Cartpole":
-        return lambda s: draw_cartpole(float(s[0]), float(s[2]), env.reset_dist, 2 * env.l, theta_to_plus_x=False)
+        return lambda s: draw_cartpole(float(s[0]), [float(s[2])], env.reset_dist, 2 * env.l, theta_to_plus_x=False)
     if task_name == "CartPole-v1":
-        return lambda s: draw_cartpole(float(s[0]), float(s[2]), env.x_threshold, 2 * env.length,
+        return lambda s: draw_cartpole(float(s[0]), [float(s[2])], env.x_threshold, 2 * env.length,
                                        theta_to_plus_x=True)
-    raise ValueError(f"no renderer for task {task_name!r}; allowed: Cartpole, CartPole-v1, Pendulum")
+    if task_name in DMC_CARTPOLES:
+        return draw_dmc_cartpole
+    raise ValueError(f"no renderer for task {task_name!r}; allowed: {', '.join(RENDERED)}")
+
+
+def draw_dmc_cartpole(state: torch.Tensor) -> Any:
+    """A DeepMind Control Suite cart-pole state ``[2 (n + 1)]`` (``[x, theta_1 .. theta_n, velocities]``, hinges
+    relative to the previous pole, 1 m poles) as a picture of the cart and all ``n`` poles."""
+    n_poles = state.shape[0] // 2 - 1
+    world = torch.cumsum(state[1:1 + n_poles].double(), 0)  # pole k's world angle: the sum of hinges 1..k
+    return draw_cartpole(float(state[0]), [float(t) for t in world], DMC_SLIDER_LIMIT, 1.0, theta_to_plus_x=True)
 
 
 @torch.no_grad()
