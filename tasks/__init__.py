@@ -40,8 +40,8 @@ TASKS: Dict[str, Tuple[str, ...]] = {
     "CartpoleTwoPoles": ("torch", "dmc"),
     "CartpoleThreePoles": ("torch", "dmc"),
 }
-SIMS = ("torch", "gymnasium", "isaacgym", "isaaclab", "dmc")
-OPEN_SIMS = ("isaaclab",)  # backends with their own task registry: any task name they know
+SIMS = ("torch", "gymnasium", "isaacgym", "isaaclab", "dmc", "mjlab")
+OPEN_SIMS = ("isaaclab", "mjlab")  # backends with their own task registry: any task name they know
 
 
 def make_task(name: str, sim: str = "torch", num_envs: int = 512, device: str = "cpu", seed: int = 0,
@@ -58,7 +58,7 @@ def make_task(name: str, sim: str = "torch", num_envs: int = 512, device: str = 
     if sim not in OPEN_SIMS and sim not in TASKS[name]:
         raise ValueError(f"task {name!r} is not available on sim={sim!r}; it runs on sim in {list(TASKS[name])}")
     cls = task_class(name, sim)
-    if sim in ("gymnasium", "isaaclab", "dmc"):
+    if sim in ("gymnasium", "isaaclab", "dmc", "mjlab"):
         return cls(name, num_envs, device=device, seed=seed, **kwargs)
     return cls(num_envs, device=device, seed=seed, **kwargs)
 
@@ -97,6 +97,9 @@ def task_class(name: str, sim: str, class_path: Optional[str] = None) -> type:
     if sim == "dmc":
         from isaac_rl.tasks.dmc_backend import DMCSuiteTask
         return DMCSuiteTask
+    if sim == "mjlab":
+        from isaac_rl.tasks.mjlab_backend import MjlabTask
+        return MjlabTask
     from isaac_rl.tasks.cartpole import ClassicCartPole, IsaacCartpole
     from isaac_rl.tasks.dmc_cartpole import DMC_TASKS
     from isaac_rl.tasks.pendulum import Pendulum

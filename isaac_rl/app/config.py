@@ -14,6 +14,7 @@ from isaac_rl.core.settings import build, is_int, is_num, need
 from isaac_rl.runtime.trainer import TrainerConfig
 from isaac_rl.tasks import SIMS, TASKS, load_class, task_keywords
 from isaac_rl.tasks.isaaclab_app import INSTALL_HELP
+from isaac_rl.tasks.mjlab_backend import INSTALL_HELP as MJLAB_INSTALL_HELP
 from isaac_rl.tools.render import RENDERED  # tasks with a torch twin that tools/render.py can draw
 
 __all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph"]
@@ -106,6 +107,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"invalid config: {err}") from None
     elif sim == "isaaclab":  # Isaac Lab's own registry names the tasks (Isaac-Cartpole-Direct-v0, ...)
         need(importlib.util.find_spec("isaaclab") is not None, "sim", sim, f"an installed backend: {INSTALL_HELP}")
+    elif sim == "mjlab":  # mjlab's own registry names the tasks (Mjlab-Cartpole-Balance, ...)
+        need(importlib.util.find_spec("mjlab") is not None, "sim", sim, f"an installed backend: {MJLAB_INSTALL_HELP}")
     else:
         need(task in TASKS, "task.name", task, f"{sorted(TASKS)}, or any name with task.class_path=module:Class")
         need(sim in TASKS[task], "sim", sim, f"{list(TASKS[task])} for task {task}")
