@@ -11,7 +11,8 @@ What each test covers: the tensor contract (shapes, dtypes, device); a truncated
 Isaac Lab's ``extras["final_obs"]`` and its TD target bootstraps from it (not from the reset observation), while the
 stale ``final_obs`` of later steps is never used; resets and seeding; ``physics=`` presets; the manager-based
 cart-pole; bad input (an unknown id, an unknown preset, Kit physics without Isaac Sim, unreachable or missing
-assets) in one line; and a short real training run that improves the return by a stated margin.
+assets) in one line; and short real training runs, of the direct and of the manager-based cart-pole, that each
+improve the return by a stated margin.
 """
 
 import glob
@@ -39,6 +40,7 @@ TASK = "Isaac-Cartpole-Direct"
 # The shortest real training run that reliably learns here (64 envs, CPU): SAC's evaluation after MAX_ITERATIONS
 # must beat the zero-effort policy's return (about -21: the pole falls from its random start and hangs) by MARGIN.
 MAX_ITERATIONS, MARGIN = 1000, 10.0
+MANAGER_ZERO_RETURN = -21.5  # Isaac-Cartpole's zero-effort return (measured: see its training test)
 
 
 def build_asset_stand_ins(root):
@@ -198,14 +200,17 @@ def _summary(stdout):
 
 def test_train_py_trains_the_manager_based_cartpole_on_a_physics_preset(tmp_path, asset_root):
     """Isaac Lab's manager-based cart-pole (task.name=Isaac-Cartpole) with physics=newton_mjwarp passed through to
-    Isaac Lab: a short run completes, evaluation included (the test of learning is the direct task's, below)."""
+    Isaac Lab trains as the direct one does: the same run (64 envs, MAX_ITERATIONS) beats its zero-effort return by
+    MARGIN. Its zero-effort return, MANAGER_ZERO_RETURN, was measured on this task (one 300-step episode of 16 envs
+    from reset(7): every pole falls and hangs, every env times out; 2026-12-05, 2-core CPU); the run measured then
+    returned 2.48 (mean episode length 157: trained carts still leave the track)."""
     proc = _train(tmp_path, asset_root, "task.name=Isaac-Cartpole", "task.env.physics=newton_mjwarp",
-                  "max_iterations=30", "train.loop.warmup_iterations=4", "train.loop.eval_interval=30",
-                  "train.loop.verify_episodes=0",
-                  "train.loop.eval_target=null")
+                  f"max_iterations={MAX_ITERATIONS}", f"train.loop.eval_interval={MAX_ITERATIONS}",
+                  "train.loop.verify_episodes=0", "train.loop.eval_target=null", "seed=1")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = _summary(proc.stdout)
-    assert summary["iterations"] == 30 and summary["eval/complete"] == 1.0 and summary["eval/mean_length"] > 0
+    assert summary["iterations"] == MAX_ITERATIONS and summary["eval/complete"] == 1.0
+    assert summary["eval/mean_return"] >= MANAGER_ZERO_RETURN + MARGIN, summary["eval/mean_return"]
 
 
 @pytest.mark.parametrize("root, says", [
