@@ -16,6 +16,9 @@ CartpoleTwoPoles       dm_control cartpole.two_poles           sim=dmc          
 CartpoleThreePoles     dm_control cartpole.three_poles         sim=dmc                     --
 =====================  =====================================  ==========================  =====================
 
+Open backends run their own registries' tasks under any id as ``task.name``: ``sim=isaaclab`` (Isaac Lab,
+:mod:`isaac_rl.tasks.isaaclab_backend`) and ``sim=mjlab`` (mjlab, :mod:`isaac_rl.tasks.mjlab_backend`).
+
 The six ``Cartpole<...>`` tasks of DeepMind Control Suite's cart-pole family are one class
 (:class:`isaac_rl.tasks.dmc_cartpole.DMCCartpole`, settings ``n_poles``, ``swing_up``, ``sparse``); their float64
 trajectories equal dm_control's (tests/tasks/test_dmc_parity.py).
