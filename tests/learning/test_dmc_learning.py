@@ -12,13 +12,11 @@ from isaac_rl.app.cli import missing_train_config
 from tests.conftest import shipped
 from tests.learning.test_learning import assert_verified, train
 
-# (task, train config, bar, seeds that are known not to reach it, with what they reached)
-SHIPPED = [("CartpoleBalance", "CartpoleBalanceDDPG", 995.0,
-            {2: "ends its 1,000 iterations at a verified 964.2 (2026-12-05, 2-core CPU)"}),
-           ("CartpoleBalanceSparse", "CartpoleBalanceSparseDDPG", 995.0, {})]
-CASES = [pytest.param(task, train_name, bar, seed, id=f"{train_name}-seed{seed}",
-                      marks=[pytest.mark.xfail(strict=True, reason=known[seed])] if seed in known else [])
-         for task, train_name, bar, known in SHIPPED for seed in (1, 2, 3)]
+# (task, train config, bar)
+SHIPPED = [("CartpoleBalance", "CartpoleBalanceDDPG", 995.0),
+           ("CartpoleBalanceSparse", "CartpoleBalanceSparseDDPG", 995.0)]
+CASES = [pytest.param(task, train_name, bar, seed, id=f"{train_name}-seed{seed}")
+         for task, train_name, bar in SHIPPED for seed in (1, 2, 3)]
 
 
 @pytest.mark.slow
