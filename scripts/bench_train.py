@@ -47,6 +47,7 @@ CASES: Dict[str, Tuple[str, str, float]] = {
     # DeepMind Control Suite cart-poles (tasks/dmc_cartpole.py): dm_control's 995 of a 1000-step episode
     "CartpoleBalance/DDPG": ("CartpoleBalance", "CartpoleBalanceDDPG", 995.0),
     "CartpoleBalanceSparse/DDPG": ("CartpoleBalanceSparse", "CartpoleBalanceSparseDDPG", 995.0),
+    "CartpoleBalanceSparse/DQN": ("CartpoleBalanceSparse", "CartpoleBalanceSparseDQN", 995.0),
     "CartpoleSwingup/SAC": ("CartpoleSwingup", "CartpoleSwingupSAC", 880.0),  # the best published (not reached)
 }
 # Published on a 2-core CPU like ours (issue "Speed"): seconds to CartPole-v1 >= 475 / Pendulum >= -200.
