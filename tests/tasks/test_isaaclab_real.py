@@ -27,13 +27,11 @@ import torch
 
 pytest.importorskip("isaaclab")
 
-from isaac_rl.algorithms.dqn import DQN  # noqa: E402
-from isaac_rl.algorithms.efforts import DiscreteEfforts  # noqa: E402
 from isaac_rl.core.checks import check_task  # noqa: E402
 from isaac_rl.core.errors import ConfigError  # noqa: E402
-from isaac_rl.core.types import Batch  # noqa: E402
 from isaac_rl.tasks import make_task  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
+from tests.tasks.truncation import assert_td_target_bootstraps_from  # noqa: E402
 
 N, SEED = 16, 7
 TASK = "Isaac-Cartpole-Direct"
@@ -142,15 +140,7 @@ def test_a_truncated_episode_ends_on_isaac_labs_final_observation(zero_rollout):
 
 def test_the_td_target_of_a_truncated_episode_bootstraps_from_isaac_labs_final_observation(zero_rollout):
     before, out, isaac_final, _, _ = zero_rollout
-    torch.manual_seed(0)
-    dqn = DQN(4, DiscreteEfforts((-1.0, 0.0, 1.0), torch.device("cpu")), "cpu", hidden=(8,), gamma=0.9,
-              double_dqn=False)
-    batch = Batch(*(t.unsqueeze(0) for t in (before, torch.zeros(N, dtype=torch.long), out.reward, out.final_obs,
-                                             out.terminated.float())))  # one agent: [1, B, ...]
-    expected = out.reward + 0.9 * dqn.q_target(isaac_final.unsqueeze(0)).max(-1).values  # truncation: bootstrap
-    assert torch.allclose(dqn.td_target(batch), expected)
-    wrong = out.reward + 0.9 * dqn.q_target(out.obs.unsqueeze(0)).max(-1).values  # from the reset observation
-    assert not torch.allclose(dqn.td_target(batch), wrong)
+    assert_td_target_bootstraps_from(before, out, isaac_final)
 
 
 def test_reset_is_seeded_and_starts_inside_isaac_labs_ranges(env):

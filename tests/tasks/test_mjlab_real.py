@@ -16,13 +16,11 @@ import sys
 import pytest
 import torch
 
-from isaac_rl.algorithms.dqn import DQN
-from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.core.checks import check_task
 from isaac_rl.core.errors import ConfigError
-from isaac_rl.core.types import Batch
 from isaac_rl.tasks import make_task
 from tests.conftest import ROOT
+from tests.tasks.truncation import assert_td_target_bootstraps_from
 
 HAVE_MJLAB = importlib.util.find_spec("mjlab") is not None
 needs_mjlab = pytest.mark.skipif(not HAVE_MJLAB, reason="mjlab is not installed (CI's mjlab leg installs it)")
@@ -103,15 +101,7 @@ def test_a_truncated_episode_ends_on_mjlabs_terminal_observation(episode):
 @needs_mjlab
 def test_the_td_target_of_a_truncated_episode_bootstraps_from_mjlabs_terminal_observation(episode):
     before, out, terminal, _, _ = episode
-    torch.manual_seed(0)
-    dqn = DQN(5, DiscreteEfforts((-1.0, 0.0, 1.0), torch.device("cpu")), "cpu", hidden=(8,), gamma=0.9,
-              double_dqn=False)
-    batch = Batch(*(t.unsqueeze(0) for t in (before, torch.zeros(N, dtype=torch.long), out.reward, out.final_obs,
-                                             out.terminated.float())))  # one agent: [1, B, ...]
-    expected = out.reward + 0.9 * dqn.q_target(terminal.unsqueeze(0)).max(-1).values  # truncation: bootstrap
-    assert torch.allclose(dqn.td_target(batch), expected)
-    wrong = out.reward + 0.9 * dqn.q_target(out.obs.unsqueeze(0)).max(-1).values  # from the reset observation
-    assert not torch.allclose(dqn.td_target(batch), wrong)
+    assert_td_target_bootstraps_from(before, out, terminal)
 
 
 @needs_mjlab
