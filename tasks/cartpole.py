@@ -33,7 +33,7 @@ State rows (both presets): ``[x, x_dot, theta, theta_dot]``, observation ``[N, 4
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
@@ -78,13 +78,30 @@ class IsaacCartpole(TorchTask):
         self.reset_dist = reset_dist
         self.M, self.m, self.l, self.I, self.g = cart_mass, pole_mass, pole_com, pole_inertia, gravity
         super().__init__(num_envs, device, seed, dtype, max_episode_steps, debug_checks)
-        ml = self.m * self.l
-        j = self.I + ml * self.l  # pole inertia about the hinge
         # 0-d tensors of exactly the values the Python-scalar expressions would use (see TorchTask.const): the RK4
-        # step has ~50 constant multiplications, each ~4 us cheaper this way on a CPU.
-        self._k = {name: self.const(v) for name, v in dict(
-            ml=ml, j=j, mlg=ml * self.g, total=self.M + self.m, total_j=(self.M + self.m) * j,
-            max_effort=max_effort, h6=self.h / 6, two=2.0).items()}
+        # step has ~50 constant multiplications, each ~4 us cheaper this way on a CPU. With task.randomize those of
+        # randomized parameters become [N] tensors (tasks/randomize.py), computed by the same expressions.
+        self._k = {name: self.const(v) for name, v in self.derive(self.nominal()).items()}
+        self._k["two"] = self.const(2.0)
+
+    # Parameters task.randomize may draw per env, and the domain each must stay in (tasks/randomize.py).
+    RANDOMIZABLE = {"cart_mass": "positive", "pole_mass": "positive", "pole_com": "positive",
+                    "pole_inertia": "nonnegative", "max_effort": "positive", "dt": "positive"}
+
+    def nominal(self) -> Dict[str, float]:
+        """The nominal value of each parameter of :attr:`RANDOMIZABLE` (kg, m, kg*m^2, N, s)."""
+        return dict(cart_mass=self.M, pole_mass=self.m, pole_com=self.l, pole_inertia=self.I,
+                    max_effort=self.max_effort, dt=self.control_dt)
+
+    def derive(self, p: Mapping[str, Any]) -> Dict[str, Any]:
+        """The step constants from the parameters ``p`` (floats, or float64 ``[N]`` tensors for randomized ones; the
+        same float64 operations either way, so a point range gives the nominal constants bit for bit)."""
+        ml = p["pole_mass"] * p["pole_com"]
+        j = p["pole_inertia"] + ml * p["pole_com"]  # pole inertia about the hinge
+        total = p["cart_mass"] + p["pole_mass"]
+        h = p["dt"] / self.substeps
+        return dict(ml=ml, j=j, mlg=ml * self.g, total=total, total_j=total * j, max_effort=p["max_effort"],
+                    h=h, h2=h / 2, h6=h / 6)
 
     def accelerations(self, th: torch.Tensor, th_dot: torch.Tensor, force: torch.Tensor
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -106,12 +123,13 @@ class IsaacCartpole(TorchTask):
 
     def physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
         force = effort * self._k["max_effort"]
-        h, h6, two = self.h, self._k["h6"], self._k["two"]
+        h, h2, h6, two = self._k["h"], self._k["h2"], self._k["h6"], self._k["two"]
         for _ in range(self.substeps):  # one RK4 step per PhysX substep
             k1 = self._derivative(state, force)
-            k2 = self._derivative(torch.add(state, k1, alpha=h / 2), force)
-            k3 = self._derivative(torch.add(state, k2, alpha=h / 2), force)
-            k4 = self._derivative(torch.add(state, k3, alpha=h), force)
+            # addcmul with a 0-d h2 rounds as add(alpha=h / 2) does (one fused multiply-add); h2 may be [N]
+            k2 = self._derivative(torch.addcmul(state, k1, h2), force)
+            k3 = self._derivative(torch.addcmul(state, k2, h2), force)
+            k4 = self._derivative(torch.addcmul(state, k3, h), force)
             state = state + h6 * (k1 + two * (k2 + k3) + k4)
         return state
 

@@ -7,7 +7,7 @@ contiguous ``[N]`` vector, which makes the element-wise physics fast on both CPU
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -31,6 +31,9 @@ class TorchTask:
     trainer's evaluation and verification envs, which count only each env's first episode) it restarts from the
     state of the last ``reset`` instead and draws nothing, so evaluating never moves the random stream that training
     explores with: a run's training is the same whatever its evaluation schedule.
+
+    ``randomizer`` (set by :func:`isaac_rl.tasks.randomize.attach`, the training env of a ``task.randomize`` run)
+    adds per-env parameters redrawn where an episode ends, action noise and delay, and observation noise to the step.
     """
 
     state_dim: int
@@ -39,6 +42,7 @@ class TorchTask:
     obs_clip: Optional[float] = None
     serial_below: int = 65536  # CPU: step with one intra-op thread below this many envs (see step)
     random_auto_reset: bool = True  # False: an ended episode restarts from the last reset's state (evaluation envs)
+    randomizer: Optional[Any] = None  # per-env parameters and noise (tasks/randomize.py attach); None: nominal model
     _reset_low: Sequence[float]
     _reset_high: Sequence[float]
 
@@ -79,7 +83,8 @@ class TorchTask:
     def persistent_tensors(self) -> Tuple[torch.Tensor, ...]:
         """State and step counters: one tensor each for the env's life, updated in place by ``step`` (a CUDA graph
         reads and writes them at the addresses it recorded)."""
-        return self.state, self.progress, self._reset_state
+        extra = self.randomizer.tensors() if self.randomizer is not None else ()
+        return (self.state, self.progress, self._reset_state) + extra
 
     # ------------------------------------------------------------------ task-specific parts
     def physics(self, state: torch.Tensor, effort: torch.Tensor) -> torch.Tensor:
@@ -112,7 +117,12 @@ class TorchTask:
         in every mode."""
         if seed is not None:
             self._gen.manual_seed(int(seed))
-        return self._become(self._sample_reset(self._gen))
+        obs = self._become(self._sample_reset(self._gen))
+        if self.randomizer is None:
+            return obs
+        self.randomizer.draw(self._gen)
+        noise = self.randomizer.obs_noise(tuple(obs.shape), self._gen)
+        return obs if noise is None else self._clip(self._observe(self.state) + noise)
 
     def set_state(self, state: torch.Tensor) -> torch.Tensor:
         """Set the physical state from ``[N, state_dim]`` (tests and parity checks); returns the observation."""
@@ -150,31 +160,43 @@ class TorchTask:
         if effort.dtype != self.dtype:
             effort = effort.to(self.dtype)
         effort = effort.clamp(self._lo, self._hi)
+        rand = self.randomizer
+        if rand is not None:
+            effort = rand.act(effort)  # action noise and delay: the effort the model applies
         next_state = self.physics(self.state, effort)
         raw_obs = self._observe(next_state)
         reward, terminated = self._reward_terminated(self.state, effort, next_state, raw_obs)
         self.progress += self._one_i
         timeout = self.progress >= self._limit
         done = terminated | timeout
-        final_obs = self._clip(raw_obs)
+        noise = rand.obs_noise(tuple(raw_obs.shape)) if rand is not None else None
+        final_obs = self._clip(raw_obs if noise is None else raw_obs + noise)
         # Static shapes, no host sync: a candidate reset for every env, kept where the episode ended. The observation
         # is of the new tensor, never a view of self.state, so the next step cannot overwrite what was handed out.
         restart = self._sample_reset() if self.random_auto_reset else self._reset_state
         new_state = torch.where(done, restart, next_state)
         self.state.copy_(new_state)
-        obs = self._clip(self._observe(new_state))
+        if rand is not None:
+            rand.episodes_ended(done, self.random_auto_reset)  # a new model where an episode ended
+        obs = self._observe(new_state)
+        obs = self._clip(obs if noise is None else obs + noise)
         self.progress.masked_fill_(done, 0)  # a Scalar overload: no wrapping cost, and no .item() of a CUDA value
         return StepOut(obs, reward, terminated, timeout > terminated, final_obs)  # bool a > b: a & ~b
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
-        """Physical state, step counters and RNG state, for bit-identical resumes."""
-        return {"state": self.state.clone(), "progress": self.progress.clone(), "gen": self._gen.get_state()}
+        """Physical state, step counters, RNG state and randomized parameters, for bit-identical resumes."""
+        out = {"state": self.state.clone(), "progress": self.progress.clone(), "gen": self._gen.get_state()}
+        if self.randomizer is not None:
+            out["randomize"] = self.randomizer.state_dict()
+        return out
 
     def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
         """Restore from :meth:`state_dict`."""
         self.state.copy_(state["state"].to(self.device, self.dtype))
         self.progress.copy_(state["progress"])
         self._gen.set_state(state["gen"].cpu())
+        if self.randomizer is not None:
+            self.randomizer.load_state_dict(state["randomize"])
 
     def close(self) -> None:
         """Nothing to release for torch tasks."""

@@ -18,7 +18,7 @@ from isaac_rl.core.settings import build
 from isaac_rl.runtime.trainer import OffPolicyTrainer, TrainerConfig
 from isaac_rl.storage.nstep import NStepWindow
 from isaac_rl.storage.replay import ReplayBuffer
-from isaac_rl.tasks import load_class, make_task, task_keywords
+from isaac_rl.tasks import load_class, make_task, randomize, task_keywords
 
 
 def resolve_device(device: str) -> str:
@@ -101,6 +101,10 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
         print(f"[isaac_rl] sim={cfg['sim']} takes no {', '.join('task.env.' + k for k in unused)} for task "
               f"{cfg['task']['name']}: ignored", flush=True)
     env = make_env(cfg["task"], cfg["sim"], population * int(cfg["num_envs"]), device, seed, offered)
+    if (cfg["task"].get("randomize") or {}).get("enabled"):  # the training env only (tasks/randomize.py)
+        line = randomize.attach(env, cfg["task"]["randomize"])
+        if verbose:
+            print(f"[isaac_rl] {line}", flush=True)
     evaluation = verification = None
     tcfg = build(TrainerConfig, dict(cfg["train"]["loop"], seed=seed, compile=compiled, cuda_graph=graphed),
                  "train.loop")

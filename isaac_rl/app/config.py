@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import inspect
 import os
 import re
 from typing import Any, Dict, Mapping
@@ -12,7 +13,7 @@ from isaac_rl.algorithms import agent_settings, settings_dict
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import build, is_int, is_num, need
 from isaac_rl.runtime.trainer import TrainerConfig
-from isaac_rl.tasks import SIMS, TASKS, load_class, task_keywords
+from isaac_rl.tasks import SIMS, TASKS, load_class, randomize, task_class, task_keywords
 from isaac_rl.tasks.isaaclab_app import INSTALL_HELP
 from isaac_rl.tasks.mjlab_backend import INSTALL_HELP as MJLAB_INSTALL_HELP
 from isaac_rl.tools.render import RENDERED  # tasks with a torch twin that tools/render.py can draw
@@ -60,6 +61,8 @@ def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     _apply_isaacgymenvs_keys(cfg)
     cfg["population_vary"] = {k: v for k, v in (cfg.get("population_vary") or {}).items() if v is not None}
     validate(cfg)
+    if not (cfg["task"].get("randomize") or {}).get("enabled", False):  # off: no effect, nothing recorded (so
+        cfg["task"] = {k: v for k, v in cfg["task"].items() if k != "randomize"}  # older checkpoints compare equal)
     # Every default filled in from the settings dataclasses (the one source of defaults): what config.yaml records.
     train["algo"] = settings_dict(train["algo"])
     train["loop"] = loop_dict(loop)
@@ -122,6 +125,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     need(cfg.get("headless", True) is True, "headless", cfg.get("headless"), "True (no backend opens a viewer; "
           "record episodes with scripts/play.py --gif)")
     _validate_task_env(cfg["task"].get("env") or {})
+    _validate_randomize(cfg["task"], sim)
     if cfg.get("capture_video", False):
         need(task in RENDERED and not class_path, "capture_video", True, f"False for this task (videos are drawn for "
              f"{', '.join(RENDERED)})")
@@ -217,6 +221,17 @@ def _validate_task_env(env: Mapping[str, Any]) -> None:
             need(is_num(value), name, value, "a finite number")
         elif key in POSITIVE_INT_ENV:
             need(is_int(value) and value >= 1, name, value, "an integer >= 1")
+
+
+def _validate_randomize(task: Mapping[str, Any], sim: str) -> None:
+    """``task.randomize`` (tasks/randomize.py), against the nominal parameters of the task as configured."""
+    cls = task_class(task["name"], sim, task.get("class_path")) if sim == "torch" else None
+    table = getattr(cls, "RANDOMIZABLE", None)
+    nominal: Dict[str, Any] = {}
+    if table is not None:
+        params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+        nominal = {k: (task.get("env") or {}).get(k, params[k].default) for k in table}
+    randomize.check(task.get("randomize"), table, nominal, f"task {task['name']} on sim={sim}")
 
 
 def resolve_cuda_graph(cfg: Mapping[str, Any], device: str) -> bool:
