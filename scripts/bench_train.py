@@ -17,6 +17,11 @@ both distributions of iterations to the bar (every agent must be verified-solved
     python scripts/bench_train.py --cases Pendulum/DDPG --memory
     python scripts/bench_train.py --cases CartPole-v1/DQN,Pendulum/DDPG --population
     python scripts/bench_train.py --cases CartpoleBalance/DDPG,CartpoleBalanceSparse/DDPG
+    python scripts/bench_train.py --cases Cartpole/DQN,Cartpole/DQNRandomized --robust
+
+``--robust`` also plays each run's final policy (``nn/last.pt``) under the named model variations of
+``scripts/play.py --variations`` (1,000 episodes each) and adds, per case, the lowest mean over the seeds and the
+worst episode under each variation.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ CASES: Dict[str, Tuple[str, str, float]] = {
     "Pendulum/DDPG": ("Pendulum", "PendulumDDPG", -200.0),
     "Cartpole/DQN": ("Cartpole", "CartpoleDQN", 490.0),
     "Cartpole/DDPG": ("Cartpole", "CartpoleDDPG", 490.0),
+    # randomized training (task.randomize), same task and bar; robustness measured with --robust
+    "Cartpole/DQNRandomized": ("Cartpole", "CartpoleDQNRandomized", 490.0),
+    "Cartpole/DDPGRandomized": ("Cartpole", "CartpoleDDPGRandomized", 490.0),
     "Pendulum/TD3": ("Pendulum", "PendulumTD3", -200.0),
     "Pendulum/SAC": ("Pendulum", "PendulumSAC", -200.0),
     "Cartpole/TD3": ("Cartpole", "CartpoleTD3", 490.0),
@@ -107,7 +115,22 @@ def verified(r: Dict[str, Any], bar: float) -> bool:
         and mean >= bar
 
 
-def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: List[str]) -> Dict[str, Any]:
+ROBUST = ("solid_box_inertia", "mass+20%")  # the variations --robust measures (isaac_rl/app/robustness.py)
+
+
+def robustness(run_dir: str, device: str) -> Dict[str, Dict[str, float]]:
+    """``{variation: {"mean_return", "min_return", ...}}`` of the run's ``nn/last.pt`` (scripts/play.py
+    --variations, 1,000 episodes each)."""
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "play.py"), os.path.join(run_dir, "nn", "last.pt"),
+           "--variations", ",".join(ROBUST), "--device", device]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["variations"]
+
+
+def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: List[str],
+               robust: bool = False) -> Dict[str, Any]:
     task, train, bar = CASES[name]
     runs = []
     with tempfile.TemporaryDirectory() as out:
@@ -115,6 +138,11 @@ def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: 
             r = timed_run(train_cmd(task, train, bar, seed, out, device, extra), timeout)
             s = r["summary"]
             r["verified"] = verified(r, bar)
+            if robust and s.get("run_dir"):
+                r["robust"] = robustness(s["run_dir"], device)
+                print(f"  {name} seed {seed} under variations: " + ", ".join(
+                    f"{v} mean {r['robust'][v]['mean_return']:.1f} worst {r['robust'][v]['min_return']:.1f}"
+                    for v in ROBUST), flush=True)
             print(f"  {name} seed {seed}: {'solved' if r['verified'] else 'NOT solved'} in "
                   f"{r['solved_s'] and round(r['solved_s'], 2)} s (iterations {s.get('iterations')}, env steps "
                   f"{s.get('env_steps')}, gradient steps {s.get('gradient_steps')}, training {s.get('wall_s', 0):.2f} "
@@ -137,7 +165,10 @@ def bench_case(name: str, seeds: List[int], device: str, timeout: float, extra: 
             "verified_min": min((r["summary"].get("eval/verified_min_return", -math.inf) for r in runs),
                                 default=None),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
-            "bytes_per_transition": runs[0]["bytes_per_transition"]}
+            "bytes_per_transition": runs[0]["bytes_per_transition"],
+            "robust": {v: (min(r.get("robust", {}).get(v, {}).get("mean_return", -math.inf) for r in runs),
+                           min(r.get("robust", {}).get(v, {}).get("min_return", -math.inf) for r in runs))
+                       for v in ROBUST} if robust else {}}
 
 
 def bench_population(single: Dict[str, Any], seeds: List[int], device: str, timeout: float,
@@ -217,6 +248,8 @@ def main() -> None:
     p.add_argument("--population", action="store_true", help="also train the seeds as one population=K process")
     p.add_argument("--agents", type=int, default=0, help="agents of the --population run (seeds 1..N); default: "
                    "--seeds (a GPU check: --seeds 3 --agents 64)")
+    p.add_argument("--robust", action="store_true", help="also play each run's policy under the model variations "
+                   f"{', '.join(ROBUST)} (1,000 episodes each) and add their lowest mean and worst episode")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides passed to every run (e.g. num_envs=64)")
     args = p.parse_args()
     cases = parse_cases(p, args.cases)
@@ -225,20 +258,22 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, device {args.device}"
           + (f" ({torch.cuda.get_device_name(0)})" if args.device.startswith("cuda") else ""), flush=True)
-    results = [bench_case(c, seeds, args.device, args.timeout, args.overrides) for c in cases]
+    results = [bench_case(c, seeds, args.device, args.timeout, args.overrides, args.robust) for c in cases]
     agent_seeds = list(range(1, (args.agents or args.seeds) + 1))
     pops = [bench_population(r, agent_seeds, args.device, args.timeout, args.overrides) for r in results] \
         if args.population else []
     peer = bench_peer(list(range(1, args.peer_seeds + 1)), 1800) if args.peer else None
+    robust_head = "".join(f" {v}: lowest mean (worst episode) |" for v in ROBUST) if args.robust else ""
     print("\n| case | bar | verified solved | median s (process start -> verified solve) | slowest s | median "
           "training s | median iterations | median env steps | median grad steps | lowest verified mean | lowest "
-          "verified min | peak RSS MiB | buffer B/transition |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "verified min | peak RSS MiB | buffer B/transition |" + robust_head)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * (len(ROBUST) if args.robust else 0))
     for r in results:
+        robust_cells = "".join(f" {fmt(m)} ({fmt(w)}) |" for m, w in r["robust"].values())
         print(f"| {r['case']} | {r['bar']} | {r['solved']}/{r['seeds']} | {r['median_s']:.2f} | {r['max_s']:.2f} | "
               f"{fmt(r['median_train_s'])} | {r['median_iterations']} | {r['median_env_steps']} | "
               f"{r['median_gradient_steps']} | {fmt(r['verified_mean'])} | {fmt(r['verified_min'])} | "
-              f"{r['peak_rss_mib']:.0f} | {r['bytes_per_transition']} |")
+              f"{r['peak_rss_mib']:.0f} | {r['bytes_per_transition']} |" + robust_cells)
     for r in results:
         for peer_name, peer_s in REFERENCE.get(r["case"], {}).items():
             print(f"{r['case']}: ours / {peer_name} (published, {peer_s} s) = {r['median_s'] / peer_s:.3f}")

@@ -3,13 +3,15 @@ export the policy.
 
     isaac-rl-play runs/CartPole-v1DQN_seed42/nn/last.pt --episodes 20     # or python scripts/play.py ...
     python scripts/play.py runs/.../nn/last.pt --sim gymnasium          # the same policy in real gymnasium
+    python scripts/play.py runs/CartpoleDQN_seed1/nn/last.pt --variations   # robustness: 1,000 episodes per model
     python scripts/play.py runs/.../nn/last.pt --gif rollout.gif --curve curve.png \\
         --export policy.pt --onnx policy.onnx
 
 Prints one JSON line: mean/std/min return and mean length over the episodes (one per env, each env's first episode),
-plus the paths written. The exported TorchScript/ONNX policy maps float ``[N, obs_dim]`` observations to normalised
-efforts ``[N, act_dim]`` in ``[-1, 1]`` (multiply by the task's max effort for newtons); the ONNX file is
-self-contained (no ``.data`` file beside it).
+plus the paths written; with ``--variations`` a table of each model variation's mean and worst return goes to stderr
+and the line carries them under ``variations`` (:mod:`isaac_rl.app.robustness`). The exported TorchScript/ONNX
+policy maps float ``[N, obs_dim]`` observations to normalised efforts ``[N, act_dim]`` in ``[-1, 1]`` (multiply by
+the task's max effort for newtons); the ONNX file is self-contained (no ``.data`` file beside it).
 
 Every output is checked before the evaluation runs and before anything is written: its extension, its folder
 (exists, writable), the optional package it needs (the ``viz`` or ``export`` extra), that no two outputs share a path,
@@ -76,7 +78,11 @@ def parse(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = _Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", help="a .pt file written by scripts/train.py (runs/<experiment>/nn/last.pt "
                    "or best.pt)")
-    p.add_argument("--episodes", type=int, default=10, help="deterministic episodes (one per env); default 10")
+    p.add_argument("--episodes", type=int, default=None, help="deterministic episodes (one per env); default 10, "
+                   "1000 per variation with --variations")
+    p.add_argument("--variations", nargs="?", const="all", default=None, help="also evaluate under named model "
+                   "variations (all, or a comma-separated list of nominal, solid_box_inertia, mass+20%%) and print a "
+                   "table of mean and worst returns (isaac_rl/app/robustness.py)")
     p.add_argument("--sim", choices=("torch", "gymnasium", "dmc", "isaacgym"), default=None,
                    help="backend to play on; default: the one it was trained on")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N; default cpu")
@@ -97,6 +103,8 @@ def parse(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="replace output files that exist (never the checkpoint "
                    "played nor a run folder's checkpoints and results)")
     args = p.parse_args(argv)
+    if args.episodes is None:
+        args.episodes = 10 if args.variations is None else 1000
     if args.episodes < 1:
         p.error(f"--episodes must be >= 1, got {args.episodes}")
     if args.agent < 0:
@@ -271,7 +279,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _play(args: argparse.Namespace, written: List[str]) -> int:
     from isaac_rl.algorithms.population import agent_state
-    from isaac_rl.app import checkpoint
+    from isaac_rl.app import checkpoint, robustness
     from isaac_rl.app.build import make_trained_algorithm
     from isaac_rl.app.population import agent_config
     from isaac_rl.runtime.evaluate import evaluate
@@ -296,6 +304,13 @@ def _play(args: argparse.Namespace, written: List[str]) -> int:
             raise UserError(f"{flag}: {err}") from None
     if args.curve:
         curve_points(_metrics_of(args.checkpoint))
+    variations = robustness.parse(args.variations) if args.variations is not None else []
+    if variations:
+        if sim != "torch":
+            raise UserError(f"--variations changes the torch backend's model; this run uses --sim {sim} (use --sim "
+                            "torch)")
+        varied = {name: dict(cfg, task=robustness.varied_task(cfg["task"], name)) for name in variations}
+        weights = state["trainer"]["agent"]  # the whole population's: make_trained_algorithm takes agent's slice
 
     sys.stderr.write(f"[isaac_rl] playing {args.episodes} episode(s) of {task} (sim={sim}, {args.device}) from "
                      f"{args.checkpoint}\n")
@@ -307,6 +322,15 @@ def _play(args: argparse.Namespace, written: List[str]) -> int:
         state["trainer"]["agent"] = agent_state(state["trainer"]["agent"], args.agent, state["config"]["population"])
     result: Dict[str, Any] = evaluate(env, algo.act, seed=args.seed)
     result.update(episodes=args.episodes, sim=sim, task=task, agent=args.agent)
+    if variations:
+        runs = {}
+        for name in variations:
+            venv, valgo = make_trained_algorithm(varied[name], weights, sim, args.episodes,
+                                                 args.device, args.seed, agent=args.agent)
+            runs[name] = evaluate(venv, valgo.act, seed=args.seed)
+            venv.close()
+        sys.stderr.write(robustness.table(runs, args.episodes) + "\n")
+        result["variations"] = {name: {k.split("/", 1)[1]: v for k, v in r.items()} for name, r in runs.items()}
     example = env.reset(args.seed)
     if exporting:
         module = policy_module(algo).to(args.device)
