@@ -25,7 +25,7 @@ The config section (checked by :func:`check`, before any work; keys in ``cfg/tas
       action_delay: [0, 0]
 
 Distributions: ``uniform`` (``range: [low, high]``), ``loguniform`` (``[low, high]``, low > 0: uniform in log),
-``gaussian`` (``range: [mean, std]``, truncated at 3 std). Operations: ``scaling`` (nominal x draw), ``additive``
+``gaussian`` (``range: [mean, std]``, clipped to mean +- 3 std). Operations: ``scaling`` (nominal x draw), ``additive``
 (nominal + draw), ``absolute`` (the draw). Only the training env is randomized; evaluation and verification envs keep
 the nominal model.
 """
@@ -44,7 +44,7 @@ OPERATIONS = ("scaling", "additive", "absolute")
 SECTION_KEYS = ("enabled", "params", "observation_noise", "action_noise", "action_delay")
 PARAM_KEYS = ("distribution", "range", "operation")
 MAX_DELAY = 100  # steps
-GAUSS_TRUNCATION = 3.0  # std: a draw never leaves mean +- 3 std, so a checked range holds for every draw
+GAUSS_TRUNCATION = 3.0  # std: draws are clipped to mean +- 3 std, so a checked range holds for every draw
 DOMAINS = {"positive": (lambda v: v > 0, "> 0"), "nonnegative": (lambda v: v >= 0, ">= 0")}
 
 
