@@ -16,7 +16,8 @@ Isaac Lab steps all envs as one batch and resets ended envs inside the same ``st
 
 Ids of either form resolve on either version (a one-line note says which id was used). ``time_outs`` become
 ``truncated`` (minus the envs that also terminated). Observations are the ``"policy"`` group, flattened to
-``[N, obs_dim]``; actions are passed through as ``[N, act_dim]`` (the env scales them by its own ``action_scale``).
+``[N, obs_dim]``; actions are passed through as ``[N, act_dim]`` (the env scales them: a direct task by its
+``action_scale``, a manager-based one by its action terms' ``scale``; :func:`max_effort` reads that back).
 ``isaaclab`` is imported only here and in :mod:`isaac_rl.tasks.isaaclab_app`.
 """
 
@@ -63,6 +64,21 @@ def resolve_task_id(task_id: str, registered: Any) -> str:
                       f"{', '.join(close) if close else ', '.join(names[:5])} or another of its {len(names)} "
                       "registered tasks (list them: python -c \"import gymnasium, isaaclab_tasks; "
                       "print([k for k in gymnasium.registry if k.startswith('Isaac')])\")")
+
+
+def max_effort(env_cfg: Any) -> float:
+    """The physical effort at action 1 (``ActionSpec.max_effort``) that an Isaac Lab env config states: a direct
+    task's ``action_scale`` (``Isaac-Cartpole-Direct``: 100 N), or the one float ``scale`` of a manager-based task's
+    action terms (``Isaac-Cartpole``: ``actions.joint_effort.scale``, 100 N). 1.0 where it states none, or terms
+    with different or per-joint (dict) scales: no one number says it then."""
+    scales = [getattr(env_cfg, "action_scale", None)]
+    if scales[0] is None:  # manager-based: its action terms' configs (each has a class_type and a scale)
+        actions = getattr(env_cfg, "actions", None)
+        terms = [t for t in vars(actions).values() if hasattr(t, "class_type")] if actions is not None else []
+        scales = [getattr(t, "scale", None) for t in terms]
+    if len(set(map(repr, scales))) == 1 and isinstance(scales[0], (int, float)) and not isinstance(scales[0], bool):
+        return float(scales[0])
+    return 1.0
 
 
 def check_assets() -> None:
@@ -167,7 +183,7 @@ class IsaacLabTask:
         self.obs_dim = int(_flat(obs).shape[-1])
         act_dim = int(self.env.single_action_space.shape[-1]) if hasattr(self.env, "single_action_space") else int(
             self.env.action_space.shape[-1])
-        self.action_spec = ActionSpec(dim=act_dim, max_effort=float(getattr(env_cfg, "action_scale", 1.0)))
+        self.action_spec = ActionSpec(dim=act_dim, max_effort=max_effort(env_cfg))
         self._check_values = debug_checks
         self._seed = int(seed)
 

@@ -9,10 +9,11 @@ NVIDIA's is in this repository. The first env build compiles Warp's kernels (~45
 
 What each test covers: the tensor contract (shapes, dtypes, device); a truncated episode's final observation is
 Isaac Lab's ``extras["final_obs"]`` and its TD target bootstraps from it (not from the reset observation), while the
-stale ``final_obs`` of later steps is never used; resets and seeding; ``physics=`` presets; the manager-based
-cart-pole; bad input (an unknown id, an unknown preset, Kit physics without Isaac Sim, unreachable or missing
-assets) in one line; and short real training runs, of the direct and of the manager-based cart-pole, that each
-improve the return by a stated margin.
+stale ``final_obs`` of later steps is never used; the reported max effort is each task config's own action scale
+(direct: ``action_scale``; manager-based: its effort term's ``scale``); resets and seeding; ``physics=`` presets;
+the manager-based cart-pole; bad input (an unknown id, an unknown preset, Kit physics without Isaac Sim,
+unreachable or missing assets) in one line; and short real training runs, of the direct and of the manager-based
+cart-pole, that each improve the return by a stated margin.
 """
 
 import glob
@@ -125,6 +126,23 @@ def test_the_real_direct_cartpole_meets_the_contract(env):
                                       ("truncated", out.truncated, (N,), torch.bool),
                                       ("final_obs", out.final_obs, (N, 4), torch.float32)):
         assert (tuple(value.shape), value.dtype, value.device) == (shape, dtype, torch.device("cpu")), name
+
+
+@pytest.mark.parametrize("task_id, stated", [
+    ("Isaac-Cartpole-Direct", lambda cfg: cfg.action_scale),
+    ("Isaac-Cartpole", lambda cfg: cfg.actions.joint_effort.scale),
+])
+def test_max_effort_is_the_task_configs_own_action_scale(env, task_id, stated):
+    """ActionSpec.max_effort (the deploy sidecar's ``action_scale``: newtons at action 1) is what the task's own
+    config scales actions by, for a direct and a manager-based task alike: 100 N for both cart-poles (a
+    manager-based task has no ``action_scale``; its effort action term carries the scale)."""
+    from isaaclab_tasks.utils import parse_env_cfg
+
+    from isaac_rl.tasks.isaaclab_backend import max_effort
+
+    cfg = parse_env_cfg(task_id, device="cpu", num_envs=N)
+    assert max_effort(cfg) == float(stated(cfg)) == 100.0
+    assert env.action_spec.max_effort == max_effort(parse_env_cfg(TASK, device="cpu", num_envs=N))
 
 
 def test_a_truncated_episode_ends_on_isaac_labs_final_observation(zero_rollout):
