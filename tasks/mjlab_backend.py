@@ -14,6 +14,12 @@ the pole angle, cart and pole velocities: 5). Actions are passed through as mjla
 step time as mjlab does (0.05 s for the cart-poles: dm_control's reward in [0, 1] per step becomes at most 0.05, 50
 per 1000-step episode). mjlab's ``terminated`` and ``time_outs`` become ``terminated`` and ``truncated``.
 
+Training envs (``random_auto_reset``, the default; the trainer clears it on its evaluation envs) start their envs'
+episodes staggered, as mjlab's own training does, and may end them early (``train_episode_steps``, truncated and
+bootstrapped): mjlab's cart-pole balance runs 1000-step episodes at 20 Hz, the pole falls within ~20 steps until the
+policy balances, and a learner that sees a fresh start only once per 1000 steps does not learn it (measured: see
+``cfg/task/MjlabCartpoleBalance.yaml``). Evaluation envs run mjlab's episodes unchanged.
+
 Randomness: mjlab draws its reset states from torch's global generator of the device (and reseeds it, with numpy's
 and Python's, when given a seed). Each adapter keeps its own generator state and swaps it in around its resets, so
 an env's starts follow from its ``seed`` alone, and neither a second env nor the trainer's own draws shift them.
@@ -23,6 +29,7 @@ an env's starts follow from its ``seed`` alone, and neither a second env nor the
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Any, Callable, Optional
 
 import torch
@@ -73,12 +80,26 @@ class MjlabTask:
         scale_rewards_by_dt: mjlab's own setting: ``True`` multiplies each step's reward by the step time (mjlab's
             default; the cart-poles: at most 0.05 per step), ``False`` leaves the task's reward as it is (the
             cart-poles: dm_control's, at most 1 per step).
+        train_episode_steps: With ``random_auto_reset`` (a training env), end (truncate) episodes after this many
+            steps instead of mjlab's ``max_episode_steps``; ``None``: mjlab's. A truncated episode bootstraps from its
+            true last observation, so the values learned are those of mjlab's episodes (up to the discount's horizon:
+            choose it well above ``1 / (1 - gamma)``), while the learner sees ``max_episode_steps /
+            train_episode_steps`` times as many fresh starts. Evaluation envs always run mjlab's full episodes.
         debug_checks: Also reject NaN/inf actions (a host sync per step on CUDA).
+
+    Attributes:
+        random_auto_reset: ``True`` (a training env): ``reset`` staggers the envs' episodes (see ``reset``), so that
+            every step some envs start afresh; otherwise all envs would time out together and a learner would see
+            fresh starts only once per episode length (the cart-pole balance: once per 1,000 steps, and the pole
+            falls in the first ~20 of them while it cannot yet balance). ``False`` (set on evaluation envs by the
+            trainer, and by ``play``): every episode runs its full length.
     """
+
+    random_auto_reset: bool = True
 
     def __init__(self, task_id: str, num_envs: int, device: str = "cpu", seed: int = 0,
                  max_episode_steps: Optional[int] = None, scale_rewards_by_dt: bool = True,
-                 debug_checks: bool = False) -> None:
+                 train_episode_steps: Optional[int] = None, debug_checks: bool = False) -> None:
         self.num_envs = check_num_envs(num_envs)
         self.device = canonical_device(device)
         registry = _registry()
@@ -90,6 +111,8 @@ class MjlabTask:
         cfg.seed = None  # mjlab would reseed the process-wide generators; this env has its own (_draw)
         cfg.auto_reset = False  # step returns the terminal observation; resets are done here (step)
         cfg.scale_rewards_by_dt = bool(scale_rewards_by_dt)
+        episode_steps = math.ceil(cfg.episode_length_s / (cfg.sim.mujoco.timestep * cfg.decimation))  # mjlab's rule
+        self._train_steps = self._check_train_steps(train_episode_steps, episode_steps)  # before any work
         self._rng = torch.Generator(device=self.device)
         self._rng.manual_seed(int(seed))
         self._seed = int(seed)
@@ -102,6 +125,21 @@ class MjlabTask:
         self.obs_dim = int(obs.shape[-1])
         self.action_spec = ActionSpec(dim=int(self.env.single_action_space.shape[-1]), max_effort=self._gear(cfg))
         self._check_values = debug_checks
+
+    def _check_train_steps(self, steps: Optional[int], episode_steps: int) -> Optional[int]:
+        """``train_episode_steps`` if it is None or a whole number in ``[1, episode_steps]`` (mjlab's episode
+        length), else ConfigError."""
+        if steps is None:
+            return None
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= episode_steps:
+            raise ConfigError(f"invalid config: task.env.train_episode_steps={steps!r}; allowed: null or a whole "
+                              f"number from 1 to {self.task_id}'s episode length, {episode_steps}")
+        return steps
+
+    def _limit(self) -> int:
+        """The episode length this env runs: ``train_episode_steps`` in a training env that sets it, else mjlab's."""
+        return self._train_steps if self._train_steps is not None and self.random_auto_reset else \
+            self.max_episode_steps
 
     def _gear(self, cfg: Any) -> float:
         """The physical effort at action 1 where one unscaled effort action drives the one motor (the cart-poles:
@@ -131,11 +169,16 @@ class MjlabTask:
 
     def reset(self, seed: Optional[int] = None) -> torch.Tensor:
         """Reset every env, their starts drawn from this env's generator (restarted from ``seed`` when given);
-        float ``[N, obs_dim]``."""
+        float ``[N, obs_dim]``. With ``random_auto_reset`` each env's first episode is then cut short at a random
+        step (its step counter starts at a random value in ``[0, max_episode_steps)``, drawn from this env's
+        generator; ``[0, train_episode_steps)`` where set), as mjlab's own training does (``init_at_random_ep_len``)."""
         if seed is not None:
             self._seed = int(seed)
             self._rng.manual_seed(self._seed)
         obs, _ = self._draw(self.env.reset)
+        if self.random_auto_reset:
+            buf = self.env.episode_length_buf
+            buf.copy_(torch.randint(0, self._limit(), buf.shape, generator=self._rng, device=self.device))
         return self._obs(obs)
 
     def step(self, actions: torch.Tensor) -> StepOut:
@@ -145,6 +188,8 @@ class MjlabTask:
         obs, reward, terminated, time_outs, _ = self.env.step(actions)
         final_obs = self._obs(obs).clone()
         reward, terminated, time_outs = reward.float().clone(), terminated.bool().clone(), time_outs.bool().clone()
+        if self._limit() < self.max_episode_steps:  # a training env's shorter episodes (train_episode_steps)
+            time_outs |= self.env.episode_length_buf >= self._limit()
         done = terminated | time_outs
         if bool(done.any()):  # mjlab's step has read its done envs back to the host already
             ids = done.nonzero().squeeze(-1)
