@@ -23,6 +23,7 @@ Ids of either form resolve on either version (a one-line note says which id was 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -74,7 +75,8 @@ def max_effort(env_cfg: Any) -> float:
     scales = [getattr(env_cfg, "action_scale", None)]
     if scales[0] is None:  # manager-based: its action terms' configs (each has a class_type and a scale)
         actions = getattr(env_cfg, "actions", None)
-        terms = [t for t in vars(actions).values() if hasattr(t, "class_type")] if actions is not None else []
+        fields = dataclasses.fields(actions) if dataclasses.is_dataclass(actions) else ()  # a @configclass
+        terms = [t for t in (getattr(actions, f.name) for f in fields) if hasattr(t, "class_type")]
         scales = [getattr(t, "scale", None) for t in terms]
     if len(set(map(repr, scales))) == 1 and isinstance(scales[0], (int, float)) and not isinstance(scales[0], bool):
         return float(scales[0])
