@@ -5,7 +5,8 @@
 
 Each line of ``metrics.jsonl`` is a JSON object with ``step`` (env steps), ``time`` (seconds of training) and the
 logged values; ``eval/mean_return`` (deterministic evaluations) and ``charts/episodic_return`` (training episodes) are
-drawn. Needs matplotlib (the ``viz`` extra).
+drawn. Needs matplotlib (the ``viz`` extra). An existing output is replaced only with ``--force``; the file is
+written to a temporary and renamed, so it is either whole or absent.
 """
 
 from __future__ import annotations
@@ -47,13 +48,31 @@ def read_points(path: str) -> Dict[str, List[Tuple[float, float, float]]]:
     return points
 
 
+FORMATS = (".png", ".pdf", ".svg")
+
+
+def check_output(path: str, force: bool) -> None:
+    """Refuse, before any work, an output that matplotlib cannot write or that would replace a file unasked."""
+    if os.path.splitext(path)[1].lower() not in FORMATS:
+        raise UserError(f"--png {path!r}; allowed: a file name ending in {', '.join(FORMATS)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UserError(f"--png {path!r}: the folder {folder!r} does not exist or cannot be written")
+    if os.path.isdir(path):
+        raise UserError(f"--png {path!r} is a folder; allowed: a file name")
+    if os.path.exists(path) and not force:
+        raise UserError(f"--png {path!r} already exists; pass --force to replace it, or choose another path")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("metrics", help="a run's metrics.jsonl")
     p.add_argument("--png", default="learning.png", help="output image (PNG, PDF or SVG)")
     p.add_argument("--title", default="", help="figure title (say the run, the machine and the date)")
+    p.add_argument("--force", action="store_true", help="replace an existing --png file")
     args = p.parse_args(argv)
     try:
+        check_output(args.png, args.force)
         points = read_points(args.metrics)
     except UserError as err:
         print(f"[isaac_rl] error: {err}", file=sys.stderr)
@@ -76,7 +95,10 @@ def main(argv=None) -> int:
     if args.title:
         fig.suptitle(args.title)
     fig.tight_layout()
-    fig.savefig(args.png, dpi=80)
+    from isaac_rl.tools.files import atomic_output
+
+    with atomic_output(args.png) as tmp:  # a failed write or Ctrl-C leaves no partial file
+        fig.savefig(tmp, dpi=80)
     print(f"wrote {args.png}")
     return 0
 
