@@ -16,7 +16,6 @@ unreachable or missing assets) in one line; and short real training runs, of the
 cart-pole, that each improve the return by a stated margin.
 """
 
-import glob
 import importlib.util
 import json
 import os
@@ -31,6 +30,7 @@ pytest.importorskip("isaaclab")
 from isaac_rl.core.checks import check_task  # noqa: E402
 from isaac_rl.core.errors import ConfigError  # noqa: E402
 from isaac_rl.tasks import make_task  # noqa: E402
+from scripts.peers.asset_stand_ins import build_asset_stand_ins  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.tasks.truncation import assert_td_target_bootstraps_from  # noqa: E402
 
@@ -40,39 +40,6 @@ TASK = "Isaac-Cartpole-Direct"
 # must beat the zero-effort policy's return (about -21: the pole falls from its random start and hangs) by MARGIN.
 MAX_ITERATIONS, MARGIN = 1000, 10.0
 MANAGER_ZERO_RETURN = -21.5  # Isaac-Cartpole's zero-effort return (measured: see its training test)
-
-
-def build_asset_stand_ins(root):
-    """Write ``Isaac/IsaacLab/Robots/Classic/Cartpole/cartpole.usd`` (the robot prim of Isaac Lab's flattened
-    cart-pole test stage and the prototypes its instanced visuals reference, turned into ``class`` prims) and
-    ``Isaac/IsaacLab/Environments/Grid/default_ground_plane_checker_v1/default_ground_plane.usda`` (an Xform holding
-    a collision plane) under ``root``: the two assets ``Isaac-Cartpole-Direct`` and ``Isaac-Cartpole`` read."""
-    from pxr import Sdf, Usd, UsdGeom, UsdPhysics
-
-    package = importlib.util.find_spec("isaaclab").submodule_search_locations[0]
-    stages = sorted(glob.glob(os.path.join(package, "source", "isaaclab_tasks", "test", "golden_stages", "cartpole",
-                                           "newton-*.usda")))
-    assert stages, f"Isaac Lab's cart-pole test stage is not in {package}"
-    source = Sdf.Layer.FindOrOpen(stages[0])
-    robots = os.path.join(root, "Isaac", "IsaacLab", "Robots", "Classic", "Cartpole")
-    os.makedirs(robots)
-    robot = Sdf.Layer.CreateNew(os.path.join(robots, "cartpole.usd"))
-    assert Sdf.CopySpec(source, "/World/envs/env_0/Robot", robot, "/cartpole")
-    for prim in source.rootPrims:
-        if prim.name.startswith("Flattened_Prototype_"):
-            assert Sdf.CopySpec(source, prim.path, robot, prim.path)
-            robot.GetPrimAtPath(prim.path).specifier = Sdf.SpecifierClass
-    robot.defaultPrim = "cartpole"
-    robot.Save()
-    grid = os.path.join(root, "Isaac", "IsaacLab", "Environments", "Grid", "default_ground_plane_checker_v1")
-    os.makedirs(grid)
-    stage = Usd.Stage.CreateNew(os.path.join(grid, "default_ground_plane.usda"))
-    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
-    stage.SetDefaultPrim(UsdGeom.Xform.Define(stage, "/GroundPlane").GetPrim())
-    plane = UsdGeom.Plane.Define(stage, "/GroundPlane/CollisionPlane")
-    plane.CreateAxisAttr("Z")
-    UsdPhysics.CollisionAPI.Apply(plane.GetPrim())
-    stage.Save()
 
 
 @pytest.fixture(scope="module")
