@@ -5,8 +5,10 @@ this script from ``Popen`` to the moment the run prints ``[isaac_rl] solved``: a
 policy then met it again on ``train.loop.verify_episodes`` (1,000 by default) fresh deterministic episodes. A run counts
 as solved only when the verified mean return in its summary meets the bar. Per case it prints the median over
 the seeds, the env steps and gradient steps used, the peak RSS of the process and the replay buffer's bytes per
-transition; ``--peer`` also runs the CleanRL-style single-env DQN of ``scripts/peers/`` on CartPole-v1 in the same
-run and prints our time / its time; ``--memory`` compares the peak RSS of a run 10x longer than another.
+transition; ``--peer`` also runs the peers of ``scripts/peers/`` on the selected cases' tasks in the same run (the
+CleanRL-style single-env DQN on CartPole-v1; rsl_rl PPO with Isaac Lab's cart-pole recipe on Cartpole, in the
+interpreter ``--peer-python`` names, one with rsl-rl-lib) and prints our time / its time; ``--memory`` compares
+the peak RSS of a run 10x longer than another.
 
 ``--population`` also trains the same seeds as one ``population=K`` process (agent k = seed 1 + k) and prints its
 time from process start to the last agent's verified solve over the median single-seed time of this call, with
@@ -14,6 +16,7 @@ both distributions of iterations to the bar (every agent must be verified-solved
 
     python scripts/bench_train.py                       # all cases, 5 seeds
     python scripts/bench_train.py --cases CartPole-v1/DQN --peer
+    python scripts/bench_train.py --cases Cartpole/DQN --peer --peer-python .venv-isaaclab/bin/python
     python scripts/bench_train.py --cases Pendulum/DDPG --memory
     python scripts/bench_train.py --cases CartPole-v1/DQN,Pendulum/DDPG --population
     python scripts/bench_train.py --cases CartpoleBalance/DDPG,CartpoleBalanceSparse/DDPG
@@ -57,6 +60,12 @@ CASES: Dict[str, Tuple[str, str, float]] = {
     "CartpoleBalanceSparse/DDPG": ("CartpoleBalanceSparse", "CartpoleBalanceSparseDDPG", 995.0),
     "CartpoleBalanceSparse/DQN": ("CartpoleBalanceSparse", "CartpoleBalanceSparseDQN", 995.0),
     "CartpoleSwingup/SAC": ("CartpoleSwingup", "CartpoleSwingupSAC", 880.0),  # the best published (not reached)
+}
+# --peer: name -> (script in scripts/peers/, the task it runs with the same bar, a module it needs). Each prints
+# "solved at ..." once its policy met the task's bar on verification, and a JSON summary with env_steps.
+PEERS: Dict[str, Tuple[str, str, Optional[str]]] = {
+    "CleanRL-style DQN": ("cleanrl_style_dqn.py", "CartPole-v1", None),
+    "rsl_rl PPO (Isaac Lab's cart-pole recipe)": ("rsl_rl_ppo_cartpole.py", "Cartpole", "rsl_rl"),
 }
 # Published on a 2-core CPU like ours (issue "Speed"): seconds to CartPole-v1 >= 475 / Pendulum >= -200.
 REFERENCE = {"CartPole-v1/DQN": {"PureJaxRL DQN": 14.5, "CleanRL PQN": 36.5, "CleanRL DQN": 82.0},
@@ -203,12 +212,18 @@ def fmt(x: Any) -> str:
     return f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
-def bench_peer(seeds: List[int], timeout: float) -> Dict[str, Any]:
+def bench_peer(name: str, seeds: List[int], timeout: float, python: str) -> Optional[Dict[str, Any]]:
+    """Seconds from process start to the peer's solve, per seed; None (said in one line) when ``python`` lacks the
+    module the peer needs."""
+    script, _, needs = PEERS[name]
+    if needs and subprocess.run([python, "-c", f"import {needs}"], capture_output=True).returncode != 0:
+        print(f"  peer {name} skipped: {python} cannot import {needs} (--peer-python: an interpreter that can)",
+              flush=True)
+        return None
     times = []
     for seed in seeds:
-        r = timed_run([sys.executable, os.path.join(ROOT, "scripts", "peers", "cleanrl_style_dqn.py"),
-                       "--seed", str(seed)], timeout)
-        print(f"  peer CleanRL-style DQN seed {seed}: solved in {r['solved_s'] and round(r['solved_s'], 2)} s "
+        r = timed_run([python, os.path.join(ROOT, "scripts", "peers", script), "--seed", str(seed)], timeout)
+        print(f"  peer {name} seed {seed}: solved in {r['solved_s'] and round(r['solved_s'], 2)} s "
               f"(env steps {r['summary'].get('env_steps')})", flush=True)
         times.append(r["solved_s"] if r["solved_s"] is not None else float("inf"))
     return {"median_s": statistics.median(times), "solved": sum(t != float("inf") for t in times), "seeds": len(seeds)}
@@ -242,14 +257,18 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5, help="seeds 1..K per case; default 5")
     p.add_argument("--device", default="cpu", help="sim_device of the runs; default cpu")
     p.add_argument("--timeout", type=float, default=300.0, help="give up on a run after this many seconds")
-    p.add_argument("--peer", action="store_true", help="also run the CleanRL-style single-env DQN (CartPole-v1)")
+    p.add_argument("--peer", action="store_true", help="also run the peers on the selected cases' tasks: "
+                   + ", ".join(f"{n} ({t})" for n, (_, t, _) in PEERS.items()))
+    p.add_argument("--peer-python", default=sys.executable, help="interpreter of the peers (rsl_rl PPO needs "
+                   "rsl-rl-lib and this package, e.g. .venv-isaaclab/bin/python); default this one")
     p.add_argument("--peer-seeds", type=int, default=1, help="seeds of the peer; default 1 (it takes minutes)")
     p.add_argument("--memory", action="store_true", help="compare peak RSS of a run and a 10x longer one")
     p.add_argument("--population", action="store_true", help="also train the seeds as one population=K process")
     p.add_argument("--agents", type=int, default=0, help="agents of the --population run (seeds 1..N); default: "
                    "--seeds (a GPU check: --seeds 3 --agents 64)")
     p.add_argument("--robust", action="store_true", help="also play each run's policy under the model variations "
-                   f"{', '.join(ROBUST)} (1,000 episodes each) and add their lowest mean and worst episode")
+                   f"{', '.join(ROBUST).replace('%', '%%')} (1,000 episodes each) and add their lowest mean and "
+                   "worst episode")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides passed to every run (e.g. num_envs=64)")
     args = p.parse_args()
     cases = parse_cases(p, args.cases)
@@ -262,7 +281,9 @@ def main() -> None:
     agent_seeds = list(range(1, (args.agents or args.seeds) + 1))
     pops = [bench_population(r, agent_seeds, args.device, args.timeout, args.overrides) for r in results] \
         if args.population else []
-    peer = bench_peer(list(range(1, args.peer_seeds + 1)), 1800) if args.peer else None
+    tasks = {CASES[c][0] for c in cases}
+    peers = {n: bench_peer(n, list(range(1, args.peer_seeds + 1)), 1800, args.peer_python)
+             for n, (_, task, _) in PEERS.items() if args.peer and task in tasks}
     robust_head = "".join(f" {v}: lowest mean (worst episode) |" for v in ROBUST) if args.robust else ""
     print("\n| case | bar | verified solved | median s (process start -> verified solve) | slowest s | median "
           "training s | median iterations | median env steps | median grad steps | lowest verified mean | lowest "
@@ -277,9 +298,10 @@ def main() -> None:
     for r in results:
         for peer_name, peer_s in REFERENCE.get(r["case"], {}).items():
             print(f"{r['case']}: ours / {peer_name} (published, {peer_s} s) = {r['median_s'] / peer_s:.3f}")
-        if peer is not None and r["case"] == "CartPole-v1/DQN":
-            print(f"{r['case']}: ours / CleanRL-style DQN measured in this run ({peer['median_s']:.1f} s, "
-                  f"{peer['solved']}/{peer['seeds']} solved) = {r['median_s'] / peer['median_s']:.3f}")
+        for peer_name, peer in peers.items():
+            if peer is not None and PEERS[peer_name][1] == CASES[r["case"]][0]:
+                print(f"{r['case']}: ours / {peer_name} measured in this run ({peer['median_s']:.1f} s, "
+                      f"{peer['solved']}/{peer['seeds']} solved) = {r['median_s'] / peer['median_s']:.3f}")
     if pops:
         print("\n| case | agents | population: process start -> last agent verified-solved s | median single-seed s "
               "| separate runs, sum s | population / median single | iterations to the bar per agent | separate "

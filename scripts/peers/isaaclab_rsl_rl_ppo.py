@@ -8,7 +8,7 @@ init std 1, 5 epochs of 4 mini-batches, Adam 1e-3 with the adaptive KL schedule 
 clip 0.2, entropy 0.005, episodes started at random lengths), rsl_rl's ``OnPolicyRunner`` on Isaac Lab's
 ``RslRlVecEnvWrapper``, with the recipe's seed replaced by ``--seed``. Isaac Lab's recipe trains 4,096 envs; the
 default here is 256, the ``num_envs`` of this project's ``IsaacLabCartpoleSAC`` command (``--num-envs 4096``: the
-recipe's).
+recipe's). Torch runs one CPU intra-op thread (``--torch-threads``), as this project's runs of one agent do.
 
 Every ``--eval-every`` iterations the deterministic policy (rsl_rl's inference policy: the Gaussian's mean) plays one
 fresh episode per env (``--num-envs`` episodes); when their mean return meets ``--target`` (4.8: Isaac Lab 3 multiplies
@@ -78,6 +78,8 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=10, help="iterations between evaluations; default 10")
     p.add_argument("--max-iterations", type=int, default=3000, help="give up after this many iterations")
     p.add_argument("--timeout", type=float, default=1800.0, help="give up this many seconds after process start")
+    p.add_argument("--torch-threads", type=int, default=1, help="torch's CPU intra-op threads; default 1, as this "
+                   "project's runs of one agent (torch_threads=auto); 0: torch's default (every core)")
     p.add_argument("--device", default="cpu", help="simulation and learner device; default cpu")
     args = p.parse_args()
 
@@ -98,12 +100,15 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     import gymnasium as gym
     import isaaclab_tasks  # noqa: F401  (registers Isaac Lab's tasks)
+    import torch
     from isaaclab.app import launch_simulation
     from isaaclab.utils import to_dict
     from isaaclab_rl.rsl_rl import RslRlVecEnvWrapper, check_rsl_rl_version, handle_deprecated_rsl_rl_cfg
     from isaaclab_tasks.utils import resolve_task_config
     from rsl_rl.runners import OnPolicyRunner
 
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     env_cfg, agent_cfg = resolve_task_config(TASK, "rsl_rl_cfg_entry_point", overrides=[])
     agent_cfg = handle_deprecated_rsl_rl_cfg(agent_cfg, check_rsl_rl_version())
     agent_cfg.seed, agent_cfg.device = args.seed, args.device
@@ -111,8 +116,8 @@ def run(args: argparse.Namespace) -> None:
     steps_per_env = agent_cfg.num_steps_per_env
     grads_per_iteration = agent_cfg.algorithm.num_learning_epochs * agent_cfg.algorithm.num_mini_batches
     print(f"{TASK}: rsl_rl PPO ({type(agent_cfg).__name__}), {args.num_envs} envs x {steps_per_env} steps per "
-          f"iteration, seed {args.seed}, device {args.device}, assets from {os.environ['ISAACSIM_ASSET_ROOT']}",
-          flush=True)
+          f"iteration, seed {args.seed}, device {args.device}, {torch.get_num_threads()} torch threads, assets from "
+          f"{os.environ['ISAACSIM_ASSET_ROOT']}", flush=True)
     with launch_simulation(env_cfg, {"headless": True}):
         env = gym.make(TASK, cfg=env_cfg)
         venv = RslRlVecEnvWrapper(env, clip_actions=agent_cfg.clip_actions)
