@@ -21,6 +21,13 @@ ALGORITHMS: Dict[str, Tuple[type, Any]] = {
     "DQN": (DQNSettings, DQN), "DDPG": (DDPGSettings, DDPG), "TD3": (TD3Settings, TD3), "SAC": (SACSettings, SAC)}
 
 
+def on_policy(algo: Mapping[str, Any]) -> bool:
+    """Whether ``train.algo`` names an on-policy algorithm (it learns from its own rollout, keeps no replay buffer;
+    its class says so with ``on_policy = True``)."""
+    entry = ALGORITHMS.get(algo.get("name"))  # type: ignore[arg-type]
+    return entry is not None and bool(getattr(entry[1], "on_policy", False))
+
+
 def settings_for(algo: Mapping[str, Any], prefix: str = "train.algo") -> AlgoSettings:
     """The checked settings dataclass of a ``train.algo`` mapping (``ConfigError`` naming the first bad key)."""
     name = algo.get("name")

@@ -1,4 +1,5 @@
-"""Builds env, algorithm, buffer and trainer from a plain (resolved) config dict; the one place that reads it."""
+"""Builds env, algorithm, its learning step (with the storage it owns) and the runner from a plain (resolved) config
+dict; the one place that reads it."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from isaac_rl.algorithms import agent_settings, make_algorithm
 from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.algorithms.population import agent_dicts
 from isaac_rl.algorithms.population import agent_state as agent_state_of
-from isaac_rl.app.config import resolve_cuda_graph
+from isaac_rl.app.config import loop_settings, resolve_cuda_graph
 from isaac_rl.core.checks import check_task
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.errors import ConfigError
-from isaac_rl.core.settings import build
-from isaac_rl.runtime.trainer import OffPolicyTrainer, TrainerConfig
+from isaac_rl.runtime.collect import Collector
+from isaac_rl.runtime.off_policy import OffPolicyLearning
+from isaac_rl.runtime.runner import RunHooks, Runner
 from isaac_rl.storage.nstep import NStepWindow
 from isaac_rl.storage.replay import ReplayBuffer
 from isaac_rl.tasks import load_class, make_task, randomize, task_keywords
@@ -86,9 +88,11 @@ def make_trained_algorithm(cfg: Mapping[str, Any], agent_state: Mapping[str, Any
 
 
 def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: bool = True, verbose: bool = True,
-                 **callbacks: Any) -> Tuple[OffPolicyTrainer, VecEnv, Optional[VecEnv]]:
+                 hooks: Optional[RunHooks] = None) -> Tuple[Runner, VecEnv, Optional[VecEnv]]:
     """Everything for one run from the resolved config (``task``, ``train``, ``num_envs``, ``seed``, ``sim``,
-    ``compile``, ``cuda_graph``; how they capture: :mod:`isaac_rl.runtime.capture`)."""
+    ``compile``, ``cuda_graph``; how they capture: :mod:`isaac_rl.runtime.capture`): the runner with its learning
+    step (an off-policy learning owns the replay buffer and n-step window), training, evaluation and verification
+    envs."""
     seed = int(cfg["seed"]) + rank
     population, vary = population_of(cfg)
     seeds = [seed + k for k in range(population)]
@@ -106,9 +110,9 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
         if verbose:
             print(f"[isaac_rl] {line}", flush=True)
     evaluation = verification = None
-    tcfg = build(TrainerConfig, dict(cfg["train"]["loop"], seed=seed, compile=compiled, cuda_graph=graphed),
-                 "train.loop")
-    verify_episodes = tcfg.verify_episodes
+    runner_cfg, replay = loop_settings(cfg["train"]["loop"], cfg["train"]["algo"])
+    runner_cfg.seed, runner_cfg.compile, runner_cfg.cuda_graph = seed, compiled, graphed
+    verify_episodes = runner_cfg.verify_episodes
     if eval_env and cfg["sim"] not in ("isaacgym", "isaaclab"):  # one simulation per process there
         evaluation = make_env(cfg["task"], cfg["sim"], population * int(cfg["train"]["eval_envs"]), device,
                               seed + 1)
@@ -118,14 +122,20 @@ def make_trainer(cfg: Mapping[str, Any], device: str, rank: int = 0, eval_env: b
             if hasattr(judge, "random_auto_reset"):
                 judge.random_auto_reset = False  # type: ignore[union-attr]
     algo = make_algorithm(cfg["train"]["algo"], env, seeds, vary)
-    buffer = ReplayBuffer(tcfg.buffer_per_env * int(cfg["num_envs"]), env.obs_dim, algo.action_dim, env.device,
-                          verbose=verbose, agents=population)
-    agents = agent_settings(cfg["train"]["algo"], vary, population)
-    n_steps, gammas = [int(a.n_step) for a in agents], [float(a.gamma) for a in agents]
-    nstep = None
-    if max(n_steps) > 1:
-        action_shape = () if algo.action_dim == 0 else (algo.action_dim,)
-        nstep = NStepWindow(n_steps, gammas, env.num_envs, env.obs_dim, action_shape, env.device)
-    trainer = OffPolicyTrainer(env, algo, buffer, tcfg, eval_env=evaluation, is_main=rank == 0, nstep=nstep,
-                               verify_env=verification, **callbacks)
-    return trainer, env, evaluation
+    if replay is None:  # on-policy: the algorithm's rollout storage, no replay
+        from isaac_rl.runtime.on_policy import OnPolicyLearning
+
+        learning: Any = OnPolicyLearning(Collector(env, algo, seed), algo, compile=compiled, cuda_graph=graphed)
+    else:
+        buffer = ReplayBuffer(replay.buffer_per_env * int(cfg["num_envs"]), env.obs_dim, algo.action_dim,
+                              env.device, verbose=verbose, agents=population)
+        agents = agent_settings(cfg["train"]["algo"], vary, population)
+        n_steps, gammas = [int(a.n_step) for a in agents], [float(a.gamma) for a in agents]
+        nstep = None
+        if max(n_steps) > 1:
+            action_shape = () if algo.action_dim == 0 else (algo.action_dim,)
+            nstep = NStepWindow(n_steps, gammas, env.num_envs, env.obs_dim, action_shape, env.device)
+        learning = OffPolicyLearning(Collector(env, algo, seed), algo, buffer, replay, nstep, compile=compiled,
+                                     cuda_graph=graphed)
+    runner = Runner(learning, runner_cfg, hooks, eval_env=evaluation, verify_env=verification, is_main=rank == 0)
+    return runner, env, evaluation

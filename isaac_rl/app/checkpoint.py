@@ -160,7 +160,7 @@ def _fill_defaults(cfg: Dict[str, Any]) -> None:
     if not isinstance(train, dict):
         return
     try:
-        algo, loop = settings_dict(train.get("algo", {})), loop_dict(train.get("loop", {}))
+        algo, loop = settings_dict(train.get("algo", {})), loop_dict(train.get("loop", {}), train.get("algo", {}))
     except (ConfigError, TypeError):
         return
     train["algo"], train["loop"] = algo, loop

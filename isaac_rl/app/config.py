@@ -7,21 +7,24 @@ import importlib.util
 import inspect
 import os
 import re
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional, Tuple
 
-from isaac_rl.algorithms import agent_settings, settings_dict
+from isaac_rl.algorithms import agent_settings, on_policy, settings_dict
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import build, is_int, is_num, need
-from isaac_rl.runtime.trainer import TrainerConfig
+from isaac_rl.runtime.off_policy import ReplaySettings
+from isaac_rl.runtime.runner import RunnerConfig
 from isaac_rl.tasks import SIMS, TASKS, load_class, randomize, task_class, task_keywords
 from isaac_rl.tasks.isaaclab_app import INSTALL_HELP
 from isaac_rl.tasks.mjlab_backend import INSTALL_HELP as MJLAB_INSTALL_HELP
 from isaac_rl.tools.render import RENDERED  # tasks with a torch twin that tools/render.py can draw
 
-__all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph"]
+__all__ = ["ConfigError", "resolve", "validate", "resolve_cuda_graph", "loop_settings", "loop_keys", "loop_dict"]
 
 
-RUN_LEVEL = ("seed", "compile", "cuda_graph")  # TrainerConfig fields set from top-level keys, not train.loop
+RUN_LEVEL = ("seed", "compile", "cuda_graph")  # RunnerConfig fields set from top-level keys, not train.loop
+RUNNER_KEYS = tuple(f.name for f in dataclasses.fields(RunnerConfig) if f.name not in RUN_LEVEL)
+REPLAY_KEYS = tuple(f.name for f in dataclasses.fields(ReplaySettings))
 SEED_MAX = 2 ** 62  # eval and verification seeds are offsets of seed; all stay inside torch's 64-bit range
 # Schedule keys whose unit changed so that no setting silently changes meaning with num_envs.
 RENAMED = {"train.loop.learning_starts": "train.loop.warmup_iterations (iterations = random transitions per env)",
@@ -65,7 +68,7 @@ def resolve(cfg: Mapping[str, Any]) -> Dict[str, Any]:
         cfg["task"] = {k: v for k, v in cfg["task"].items() if k != "randomize"}  # older checkpoints compare equal)
     # Every default filled in from the settings dataclasses (the one source of defaults): what config.yaml records.
     train["algo"] = settings_dict(train["algo"])
-    train["loop"] = loop_dict(loop)
+    train["loop"] = loop_dict(loop, train["algo"])
     return cfg
 
 
@@ -92,9 +95,40 @@ def _apply_isaacgymenvs_keys(cfg: Dict[str, Any]) -> None:
          "capture_video=True or scripts/play.py --video)")
 
 
-def loop_dict(loop: Mapping[str, Any]) -> Dict[str, Any]:
-    """``train.loop`` with every default of :class:`TrainerConfig` filled in, without its run-level keys."""
-    settings = dataclasses.asdict(build(TrainerConfig, loop, "train.loop"))
+def loop_keys(algo: Mapping[str, Any]) -> Tuple[str, ...]:
+    """The ``train.loop`` keys of ``train.algo``'s kind of learner: the runner's (every learner), and the replay
+    keys for an off-policy algorithm (an on-policy one keeps no replay buffer: its storage is its rollout)."""
+    return RUNNER_KEYS if on_policy(algo) else RUNNER_KEYS + REPLAY_KEYS
+
+
+def loop_settings(loop: Mapping[str, Any], algo: Mapping[str, Any],
+                  prefix: str = "train.loop") -> Tuple[RunnerConfig, Optional[ReplaySettings]]:
+    """The checked runner settings of ``train.loop`` and, for an off-policy ``train.algo``, its replay settings
+    (``None`` on-policy); :class:`ConfigError` naming the first bad, unknown or missing key."""
+    keys = loop_keys(algo)
+    for key, value in loop.items():
+        if key in REPLAY_KEYS and key not in keys:
+            need(False, f"{prefix}.{key}", value, f"nothing for {algo.get('name')}: an on-policy algorithm keeps no "
+                 f"replay buffer (it learns from its own rollout of train.algo.rollout_steps per env); its loop keys "
+                 f"are {', '.join(RUNNER_KEYS)}")
+        need(key in keys or key in RUN_LEVEL, f"{prefix}.{key}", value,
+             f"one of the keys of this section: {', '.join(keys)}")
+    for key in RUN_LEVEL:  # run-level keys, not loop settings
+        need(key not in loop, f"{prefix}.{key}", loop.get(key), f"nothing here: set the top-level key {key}")
+    missing = [k for k in keys if k not in loop]
+    need(not missing, prefix, f"<without {', '.join(missing)}>", "a section that sets every loop key (the "
+         "shipped cfg/train/*.yaml are the one source of their values; copy one)")
+    runner = build(RunnerConfig, {k: loop[k] for k in RUNNER_KEYS}, prefix)
+    replay = None if on_policy(algo) else build(ReplaySettings, {k: loop[k] for k in REPLAY_KEYS}, prefix)
+    return runner, replay
+
+
+def loop_dict(loop: Mapping[str, Any], algo: Mapping[str, Any]) -> Dict[str, Any]:
+    """``train.loop`` checked, without its run-level keys, in the order of the settings dataclasses."""
+    runner, replay = loop_settings(loop, algo)
+    settings = dataclasses.asdict(runner)
+    if replay is not None:
+        settings.update(dataclasses.asdict(replay))
     return {k: v for k, v in settings.items() if k not in RUN_LEVEL}
 
 
@@ -166,26 +200,21 @@ def validate(cfg: Mapping[str, Any]) -> None:
         section, key = old.rsplit(".", 1)
         holder = loop if section == "train.loop" else train["algo"]
         need(key not in holder, old, holder.get(key), f"nothing: it was replaced by {new}")
-    for key in RUN_LEVEL:  # run-level keys, not loop settings
-        need(key not in loop, f"train.loop.{key}", loop.get(key), f"nothing here: set the top-level key {key}")
-    missing = [f.name for f in dataclasses.fields(TrainerConfig) if f.name not in RUN_LEVEL and f.name not in loop]
-    need(not missing, "train.loop", f"<without {', '.join(missing)}>", "a section that sets every loop key (the "
-         "shipped cfg/train/*.yaml are the one source of their values; copy one)")
-    settings = build(TrainerConfig, loop, "train.loop")
+    runner, replay = loop_settings(loop, train["algo"])
     settings_dict(train["algo"])
     _validate_population(cfg)
     need(isinstance(cfg.get("train_dir", "runs"), str) and str(cfg.get("train_dir", "runs")).strip() != "",
          "train_dir", cfg.get("train_dir"), "a folder path (runs by default; . for the current folder)")
-    if not cfg.get("test", False):
-        _validate_schedule(cfg, settings)
+    if not cfg.get("test", False) and replay is not None:
+        _validate_schedule(cfg, runner, replay)
 
 
-def _validate_schedule(cfg: Mapping[str, Any], loop: TrainerConfig) -> None:
+def _validate_schedule(cfg: Mapping[str, Any], runner: RunnerConfig, loop: ReplaySettings) -> None:
     """Loop settings that are each valid but together leave the run without learning: a warm-up as long as the
     run (no gradient step), a replay buffer smaller than one batch, an n-step window longer than the buffer keeps
     per env."""
-    need(loop.warmup_iterations < loop.max_iterations, "train.loop.warmup_iterations", loop.warmup_iterations,
-         f"fewer than the run's train.loop.max_iterations ({loop.max_iterations}): a warm-up as long as the run "
+    need(loop.warmup_iterations < runner.max_iterations, "train.loop.warmup_iterations", loop.warmup_iterations,
+         f"fewer than the run's train.loop.max_iterations ({runner.max_iterations}): a warm-up as long as the run "
          "takes no gradient step; lower it or raise max_iterations")
     held = loop.buffer_per_env * int(cfg["num_envs"])
     need(held >= loop.batch_size, "train.loop.batch_size", loop.batch_size,

@@ -24,8 +24,8 @@ from isaac_rl.core.errors import CheckpointError, ConfigError, RunDirError, User
 from isaac_rl.runtime import distributed
 from isaac_rl.runtime.evaluate import evaluate
 from isaac_rl.runtime.host_memory import keep_freed_memory
+from isaac_rl.runtime.runner import RunHooks, Runner
 from isaac_rl.runtime.signals import StopFlag
-from isaac_rl.runtime.trainer import OffPolicyTrainer
 from isaac_rl.tools.render import rollout_frames, write_video
 
 __all__ = ["main", "run_dir_of"]
@@ -170,7 +170,7 @@ def main(raw_cfg: Dict[str, Any], summary_out: Optional[Dict[str, Any]] = None) 
             lock.release()
 
 
-def _population_outputs(cfg: Dict[str, Any], trainer: OffPolicyTrainer, summary: Dict[str, Any],
+def _population_outputs(cfg: Dict[str, Any], trainer: Runner, summary: Dict[str, Any],
                         run_dir: str) -> None:
     """A population's summary statistics, ``population.json``, ``nn/agent<k>.pt`` and ``population.png``."""
     population.summarize(summary, cfg)
@@ -203,7 +203,7 @@ class VideoRecorder:
         self.wandb_run: Any = None
         self._said_gif = False
 
-    def __call__(self, trainer: OffPolicyTrainer) -> None:
+    def __call__(self, trainer: Runner) -> None:
         folder = os.path.join(self.folder, "videos")
         stem = os.path.join(folder, f"step_{trainer.env_steps:012d}")
         if os.path.exists(stem + ".mp4") or os.path.exists(stem + ".gif"):
@@ -227,11 +227,11 @@ class VideoRecorder:
                                step=trainer.env_steps)
 
 
-def _checkpoint_bytes(trainer: OffPolicyTrainer) -> int:
-    """Upper bound of one full checkpoint's size: the whole replay buffer plus every learner tensor, doubled for the
-    temporary file written beside the previous checkpoint."""
+def _checkpoint_bytes(trainer: Runner) -> int:
+    """Upper bound of one full checkpoint's size: the learning's whole storage (replay buffer) plus every learner
+    tensor, doubled for the temporary file written beside the previous checkpoint."""
     learner = sum(t.numel() * t.element_size() for t in checkpoint.tensors(trainer.algo.state_dict()))
-    return 2 * (trainer.buffer.nbytes + learner) + (1 << 20)
+    return 2 * (trainer.learning.nbytes + learner) + (1 << 20)
 
 
 def _best_mean(best_path: str) -> float:
@@ -261,7 +261,7 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
         if lock is not None:
             lock.check()
 
-    def save(trainer: OffPolicyTrainer) -> None:
+    def save(trainer: Runner) -> None:
         if dist_info.is_main:
             still_there()
             try:
@@ -271,7 +271,7 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
                 raise RunDirError(f"could not write the checkpoint {last_path}: {err.strerror or err}; the previous "
                                   "checkpoint there (if any) is intact") from None
 
-    def save_best(trainer: OffPolicyTrainer, result: Dict[str, float]) -> None:
+    def save_best(trainer: Runner, result: Dict[str, float]) -> None:
         still_there()
         state = {"iteration": trainer.iteration, "agent": trainer.algo.state_dict()}
         try:
@@ -284,9 +284,15 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
     agree = (lambda wish: distributed.any_rank(wish, device)) if dist_info.world_size > 1 else None
     recorder = VideoRecorder(cfg, run_dir, device) if cfg.get("capture_video") and dist_info.is_main else None
     hooks = [(int(cfg["capture_video_freq"]), recorder)] if recorder is not None else []
-    trainer, env, _ = make_trainer(cfg, device, rank=dist_info.rank, save=save, should_stop=stop,
-                                   verbose=dist_info.is_main, agree=agree,
-                                   save_best=save_best if dist_info.is_main else None, hooks=hooks)
+    def log(metrics: Dict[str, float], step: int) -> None:
+        still_there()
+        if logger is not None:  # started (rank 0) once everything that can fail at start-up has succeeded
+            logger.log(metrics, step)
+
+    run_hooks = RunHooks(log=log if dist_info.is_main else None, save=save,
+                         save_best=save_best if dist_info.is_main else None, should_stop=stop, agree=agree,
+                         every=hooks)
+    trainer, env, _ = make_trainer(cfg, device, rank=dist_info.rank, verbose=dist_info.is_main, hooks=run_hooks)
     nets = list(trainer.algo.modules().values())
     if dist_info.world_size > 1:
         distributed.broadcast_modules(nets)
@@ -321,19 +327,13 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
             wandb_run = _init_wandb(cfg, run_dir, *wandb_id) if cfg["wandb_activate"] else None
             if recorder is not None:
                 recorder.wandb_run = wandb_run
-            total = trainer.cfg.max_iterations * env.num_envs
+            total = trainer.cfg.max_iterations * env.num_envs * trainer.learning.steps_per_iteration
             logger = RunLogger(run_dir, total, wandb_run=wandb_run, start_step=trainer.env_steps)
             with open(os.path.join(run_dir, "config.yaml"), "w") as f:
                 yaml.safe_dump(cfg, f, sort_keys=False)
             event = {"event": "resume", "from": ckpt_path, "iteration": trainer.iteration,
                      "changed": {k: [a, b] for k, a, b in changed}} if resume_state is not None else {"event": "start"}
             folders.record(run_dir, {**event, "argv": sys.argv[1:]})
-
-            def log(metrics: Dict[str, float], step: int) -> None:
-                still_there()
-                logger.log(metrics, step)  # type: ignore[union-attr]
-
-            trainer.log = log
         if recorder is not None:
             recorder(trainer)  # the policy the run starts with (step 0: the untrained one)
         summary = trainer.train()

@@ -74,16 +74,18 @@ def test_train_takes_a_dict_and_refuses_bad_values_in_the_commands_words(tmp_pat
         isaac_rl.load_policy("nothing.pt", agent=-1)
 
 
-def test_trainer_config_has_no_defaults_of_its_own():
-    """The loop keys' one source is the train YAML: TrainerConfig declares no default for them, and a section that
-    omits one is refused naming it."""
+def test_loop_settings_have_no_defaults_of_their_own():
+    """The loop keys' one source is the train YAML: RunnerConfig and ReplaySettings declare no default for them, and
+    a section that omits one is refused naming it."""
     import dataclasses
 
     from isaac_rl.app.config import resolve
-    from isaac_rl.runtime.trainer import TrainerConfig
+    from isaac_rl.runtime.off_policy import ReplaySettings
+    from isaac_rl.runtime.runner import RunnerConfig
 
-    defaults = {f.name for f in dataclasses.fields(TrainerConfig) if f.default is not dataclasses.MISSING}
+    defaults = {f.name for f in dataclasses.fields(RunnerConfig) if f.default is not dataclasses.MISSING}
     assert defaults == {"seed", "compile", "cuda_graph"}  # run-level keys, set from the top-level config
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(ReplaySettings))
     raw = isaac_rl.compose(["task=CartPole-v1", "sim_device=cpu"])
     del raw["train"]["loop"]["eval_interval"]
     with pytest.raises(ConfigError, match=r"^invalid config: train.loop='<without eval_interval>'; allowed: a "

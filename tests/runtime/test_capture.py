@@ -36,7 +36,7 @@ def trainer_for(task, train, *overrides, learn=None, device="cpu", compile=False
         cfg["cuda_graph"] = False
     trainer, _, _ = make_trainer(cfg, device, verbose=False)
     if learn is not None:
-        trainer.learn = learn(trainer)
+        trainer.learning.learn = learn(trainer)
     for opt in trainer.algo.optimizers().values():
         opt.fused = opt.fused and fused
     return trainer
@@ -61,13 +61,13 @@ def test_traced_iteration_equals_eager_bit_for_bit_and_never_retraces(case):  # 
     eager = trainer_for(task, train, *overrides, fused=False)  # build, then run: both draw from the default generator
     run(eager, 120)
     traced = trainer_for(task, train, *overrides, fused=False,
-                         learn=lambda t: torch.compile(t.learning_iteration, backend="aot_eager"))
+                         learn=lambda t: torch.compile(t.learning.learning_iteration, backend="aot_eager"))
     stats = torch._dynamo.utils.counters["stats"]
     # With host ints treated as constants (as a captured CUDA graph treats them), a host value read by the traced
     # code that changes between iterations (a pointer, a counter, epsilon) fails a guard and retraces: that raises.
     # Each distinct sequence of update phases traces once (CartPole-v1: a target update every 5 iterations; the
     # delayed DDPG actor: every other update), all of them within the first 10 learning iterations.
-    while traced.iteration < traced.cfg.warmup_iterations:
+    while traced.iteration < traced.learning.settings.warmup_iterations:
         traced.train_step()
     warm = traced.iteration + 10
     run(traced, 10)
@@ -75,7 +75,7 @@ def test_traced_iteration_equals_eager_bit_for_bit_and_never_retraces(case):  # 
         run(traced, 120 - warm)
     assert stats["unique_graphs"] >= 2  # the iteration was traced (the backward pass splits it into graphs)
     assert traced.updates == eager.updates > 100
-    assert len(traced.buffer) == len(eager.buffer) > 1000
+    assert len(traced.learning.buffer) == len(eager.learning.buffer) > 1000
     a, b = state_tensors(eager), state_tensors(traced)
     assert a.keys() == b.keys()
     for name in a:
@@ -89,7 +89,7 @@ def test_inductor_update_matches_eager_to_rounding():
     torch._dynamo.reset()
     eager, compiled = trainer_for("CartPole-v1", "CartPole-v1DQN"), trainer_for("CartPole-v1", "CartPole-v1DQN")
     run(eager, 10)  # fill the buffer
-    batch = eager.buffer.sample(128)
+    batch = eager.learning.buffer.sample(128)
     compiled.algo.load_state_dict(eager.algo.state_dict())
     q = eager.algo.modules()["q"]
     initial = [p.clone() for p in q.parameters()]
@@ -120,7 +120,7 @@ def test_inductor_iteration_is_a_valid_training_iteration(overrides):
     initial = [p.clone() for p in q.parameters()]
     run(compiled, 30)
     assert compiled.updates == eager.updates > 40
-    assert len(compiled.buffer) == len(eager.buffer)
+    assert len(compiled.learning.buffer) == len(eager.learning.buffer)
     assert all(torch.isfinite(t).all() for t in state_tensors(compiled).values() if t.is_floating_point())
     assert max((p - p0).abs().max() for p, p0 in zip(q.parameters(), initial)) > 1e-3, "the networks never changed"
     # Every env state is one an episode can be in (|x| <= 2.4 + one step, |theta| <= 12 degrees + one step).
@@ -169,7 +169,7 @@ def test_loop_keeps_every_tensor_at_its_address():
     run(trainer, 40)
     trainer.run_eval()
     run(trainer, 5)
-    assert trainer.stats.sums[0, 2] > 0 and trainer.updates > 0  # episodes ended, updates ran
+    assert trainer.collector.stats.sums[0, 2] > 0 and trainer.updates > 0  # episodes ended, updates ran
     after = {name: t.data_ptr() for name, t in state_tensors(trainer).items()}
     assert [name for name in before if after[name] != before[name]] == []
 

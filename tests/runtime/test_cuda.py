@@ -25,7 +25,7 @@ def test_train_step_never_synchronises_with_the_host(task, train, extra):
     trainer, _, _ = make_trainer(cfg, "cuda", verbose=False)
     for _ in range(5):  # warm-up: lazy CUDA/cuBLAS initialisation may synchronise once; n-step windows fill
         trainer.train_step()
-    assert len(trainer.buffer) > 0 and trainer.updates > 0
+    assert len(trainer.learning.buffer) > 0 and trainer.updates > 0
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
@@ -68,7 +68,7 @@ def test_cuda_graph_capture_of_the_iteration_matches_eager():
     torch._dynamo.reset()
     eager = _run_checked(_trainer(None))
     graphed = _run_checked(_trainer(
-        lambda t: torch.compile(t.learning_iteration, backend="cudagraphs", dynamic=False)))
+        lambda t: torch.compile(t.learning.learning_iteration, backend="cudagraphs", dynamic=False)))
     for name in eager:
         assert torch.allclose(eager[name].double(), graphed[name].double(), rtol=1e-5, atol=1e-6), name
 
@@ -102,12 +102,12 @@ def test_recorded_iteration_replays_the_eager_numbers(task, train, extra):
     from tests.runtime.test_capture import trainer_for
 
     eager = _run_checked(trainer_for(task, train, *extra, device="cuda"))
-    trainer = trainer_for(task, train, *extra, device="cuda", learn=lambda t: PhasedGraphs(t.learning_iteration,
-                                                                                            t.env.device))
+    trainer = trainer_for(task, train, *extra, device="cuda",
+                          learn=lambda t: PhasedGraphs(t.learning.learning_iteration, t.env.device))
     net = trainer.algo.modules()["critic" if task == "Pendulum" else "q"]
     initial = [p.detach().clone() for p in net.parameters()]
     graphed = _run_checked(trainer)
-    assert trainer.learn.recorded >= 1 and trainer.updates > 40
+    assert trainer.learning.learn.recorded >= 1 and trainer.updates > 40
     for name in eager:
         assert torch.allclose(eager[name].double(), graphed[name].double(), rtol=1e-5, atol=1e-6), name
     assert max((p - p0).abs().max() for p, p0 in zip(net.parameters(), initial)) > 1e-3, "the networks never changed"

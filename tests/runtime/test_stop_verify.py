@@ -11,12 +11,12 @@ import sys
 import pytest
 import torch
 
-import isaac_rl.runtime.trainer as trainer_module
+import isaac_rl.runtime.runner as runner_module
 from isaac_rl.app import checkpoint
 from isaac_rl.app.build import make_trainer
 from isaac_rl.app.run import main as run_main
 from isaac_rl.core.errors import ConfigError
-from isaac_rl.runtime.trainer import VERIFY_SEED_OFFSET
+from isaac_rl.runtime.runner import VERIFY_SEED_OFFSET
 from tests.conftest import ROOT, compose_config, shipped
 from tests.runtime.test_trainer_truth import Clock
 
@@ -88,7 +88,7 @@ def test_sigterm_during_verification_stops_it_saves_and_resumes(tmp_path):
 
 def test_a_long_verification_prints_its_progress(monkeypatch, capsys):
     """A line per progress interval (set to 0 here: after every 25-step chunk) with the episodes ended so far."""
-    monkeypatch.setattr(trainer_module, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(runner_module, "PROGRESS_EVERY_S", 0.0)
     cfg = shipped("CartPole-v1", "CartPole-v1DQN", 1, "torch", "num_envs=8", "~task.env",
                   "+task.class_path=tests.runtime.test_trainer_truth:Clock", "+task.env.max_episode_steps=100",
                   "num_eval_envs=8", warmup_iterations=4, max_iterations=10, verify_episodes=64, eval_target=None)

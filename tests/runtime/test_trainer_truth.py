@@ -18,7 +18,7 @@ from isaac_rl.app import checkpoint
 from isaac_rl.app.build import make_env, make_trained_algorithm, make_trainer
 from isaac_rl.core.contract import ActionSpec, StepOut
 from isaac_rl.runtime.evaluate import Evaluator, evaluate
-from isaac_rl.runtime.trainer import VERIFY_SEED_OFFSET
+from isaac_rl.runtime.runner import VERIFY_SEED_OFFSET
 from isaac_rl.tasks import make_task
 from tests.conftest import ROOT, shipped
 
@@ -153,7 +153,7 @@ def test_evaluating_on_the_training_env_leaves_no_trace_in_the_episode_statistic
     trainer, _, evaluation = make_trainer(cfg, "cpu", eval_env=False, verbose=False)
     assert evaluation is None
     logged = []
-    trainer.log = lambda metrics, step: logged.append(dict(metrics))
+    trainer.hooks.log = lambda metrics, step: logged.append(dict(metrics))
     trainer.train()
     lengths = [m["charts/episodic_length"] for m in logged if "charts/episodic_length" in m]
     returns = [m["charts/episodic_return"] for m in logged if "charts/episodic_return" in m]

@@ -7,7 +7,7 @@ import torch
 
 from isaac_rl.app.build import make_env, make_trainer
 from isaac_rl.runtime.evaluate import evaluate
-from isaac_rl.runtime.trainer import VERIFY_SEED_OFFSET
+from isaac_rl.runtime.runner import VERIFY_SEED_OFFSET
 from scripts.bench_train import verified
 from tests.conftest import shipped
 
@@ -20,7 +20,7 @@ def fixed_policy_trainer(eval_envs, verify_episodes, target, max_iterations=60):
     torch.set_num_threads(1)
     trainer, _, _ = make_trainer(cfg, "cpu", verbose=False)
     logged = []
-    trainer.log = lambda metrics, step: logged.append(dict(metrics))
+    trainer.hooks.log = lambda metrics, step: logged.append(dict(metrics))
     return cfg, trainer, logged
 
 

@@ -117,7 +117,7 @@ def test_a_run_on_isaaclab_trains_on_the_training_env_alone(fake_isaaclab, monke
     assert evaluation is None and type(env).__name__ == "IsaacLabTask"
     summary = trainer.train()
     assert summary["iterations"] == 40 and summary["gradient_steps"] == (40 - 4 + 1) * 4
-    assert summary["eval/complete"] == 1.0 and len(trainer.buffer) == 16 * 40
+    assert summary["eval/complete"] == 1.0 and len(trainer.learning.buffer) == 16 * 40
 
 
 @pytest.mark.skipif(importlib.util.find_spec("isaaclab") is not None, reason="Isaac Lab is installed")
