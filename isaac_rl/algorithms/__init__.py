@@ -11,6 +11,7 @@ from isaac_rl.algorithms import population as _population
 from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.algorithms.ddpg import DDPG, DDPGSettings
 from isaac_rl.algorithms.dqn import DQN, DQNSettings
+from isaac_rl.algorithms.ppo import PPO, PPOSettings
 from isaac_rl.algorithms.sac import SAC, SACSettings
 from isaac_rl.algorithms.settings import AlgoSettings
 from isaac_rl.algorithms.td3 import TD3, TD3Settings
@@ -18,7 +19,8 @@ from isaac_rl.core.contract import VecEnv
 from isaac_rl.core.settings import build, need
 
 ALGORITHMS: Dict[str, Tuple[type, Any]] = {
-    "DQN": (DQNSettings, DQN), "DDPG": (DDPGSettings, DDPG), "TD3": (TD3Settings, TD3), "SAC": (SACSettings, SAC)}
+    "DQN": (DQNSettings, DQN), "DDPG": (DDPGSettings, DDPG), "TD3": (TD3Settings, TD3), "SAC": (SACSettings, SAC),
+    "PPO": (PPOSettings, PPO)}
 
 
 def on_policy(algo: Mapping[str, Any]) -> bool:

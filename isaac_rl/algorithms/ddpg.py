@@ -24,10 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
-from isaac_rl.algorithms.dqn import PerAgent, agent_tensor
+from isaac_rl.algorithms.common import Critic, PerAgent, agent_tensor, gradient_step
 from isaac_rl.algorithms.networks import (
     agent_generators,
-    clip_grad_norm_per_agent,
     mlp,
     per_tensor,
     polyak_update,
@@ -78,29 +77,6 @@ class Actor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.action_scale * torch.tanh(self.net(obs))
-
-
-class Critic(nn.Module):
-    """``Q(s, a)`` per agent: float ``[K, B, obs_dim]`` and ``[K, B, act_dim]`` -> float ``[K, B]``."""
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device,
-                 generators: Sequence[torch.Generator], layer_norm: bool = False) -> None:
-        super().__init__()
-        self.net = mlp(obs_dim + act_dim, hidden, 1, device, generators, layer_norm=layer_norm)
-
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat((obs, action), dim=-1)).squeeze(-1)
-
-
-def gradient_step(optimizer: Adam, losses: torch.Tensor, max_grad_norm: float) -> None:
-    """Backward of the per-agent losses float ``[K]`` (their sum: agent ``k``'s weights get agent ``k``'s gradient)
-    into this optimizer's parameters only, optional per-agent clipping, one Adam step. Only these gradients: an actor
-    loss runs through the critic, whose weight gradients would otherwise be computed and thrown away."""
-    optimizer.zero_grad(set_to_none=True)
-    losses.sum().backward(inputs=optimizer.params)
-    if max_grad_norm > 0:
-        clip_grad_norm_per_agent(optimizer.params, max_grad_norm)
-    optimizer.step()
 
 
 class DDPG:

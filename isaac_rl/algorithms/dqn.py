@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Sequence, Union
+from typing import Any, Dict, Iterator, List, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
+from isaac_rl.algorithms.common import PerAgent, agent_tensor
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import (
     agent_generators,
@@ -69,9 +70,6 @@ class DQNSettings(AlgoSettings):
              "a list of >= 2 normalised efforts in [-1, 1]")
 
 
-PerAgent = Union[float, Sequence[float]]  # one value for every agent, or one per agent
-
-
 class GreedyEffortPolicy(nn.Module):
     """DQN's deployable greedy policy of one agent: float ``[N, obs_dim]`` -> float32 ``[N, 1]`` effort
     ``efforts[argmax Q(s)]``."""
@@ -83,12 +81,6 @@ class GreedyEffortPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.efforts[self.q(obs.unsqueeze(0))[0].argmax(dim=-1)]
-
-
-def agent_tensor(value: PerAgent, agents: int, device: torch.device) -> torch.Tensor:
-    """float32 ``[K, 1]`` on ``device``: one value per agent (a shared value repeated)."""
-    vals = list(value) if isinstance(value, (list, tuple)) else [value] * agents
-    return torch.tensor([float(v) for v in vals], dtype=torch.float32, device=device).view(agents, 1)
 
 
 class DQN:

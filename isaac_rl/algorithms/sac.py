@@ -23,13 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
-from isaac_rl.algorithms.ddpg import gradient_step
-from isaac_rl.algorithms.dqn import PerAgent, agent_tensor
+from isaac_rl.algorithms.common import PerAgent, TwinCritic, agent_tensor, gradient_step
 from isaac_rl.algorithms.networks import StackedModule, agent_generators, mlp, per_tensor, polyak_update, select_agent
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
 from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_positive
-from isaac_rl.algorithms.td3 import TwinCritic
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch

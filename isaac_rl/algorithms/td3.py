@@ -10,14 +10,12 @@ device: DDPG with clipped double Q-learning, target policy smoothing and a delay
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from isaac_rl.algorithms.ddpg import DDPG, Critic, DDPGSettings, gradient_step
-from isaac_rl.algorithms.dqn import PerAgent
+from isaac_rl.algorithms.common import PerAgent, TwinCritic, gradient_step
+from isaac_rl.algorithms.ddpg import DDPG, DDPGSettings
 from isaac_rl.algorithms.networks import polyak_update
 from isaac_rl.algorithms.noise import Noise
 from isaac_rl.algorithms.settings import check_non_negative
@@ -37,27 +35,6 @@ class TD3Settings(DDPGSettings):
     def check(self, prefix: str) -> None:
         super().check(prefix)
         check_non_negative(prefix, target_noise=self.target_noise, target_noise_clip=self.target_noise_clip)
-
-
-class TwinCritic(nn.Module):
-    """Two independent ``Q(s, a)`` networks per agent: float ``[K, B, obs_dim]``, ``[K, B, act_dim]`` -> two float
-    ``[K, B]``."""
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device,
-                 generators: Sequence[torch.Generator], layer_norm: bool = False) -> None:
-        super().__init__()
-        self.q1 = Critic(obs_dim, act_dim, hidden, device, generators, layer_norm=layer_norm)
-        self.q2 = Critic(obs_dim, act_dim, hidden, device, generators, layer_norm=layer_norm)
-
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        return self.q1(obs, action), self.q2(obs, action)
-
-    def td_loss(self, obs: torch.Tensor, action: torch.Tensor,
-                td_target: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``sum_i (Q_i(s, a) - y)^2`` (batch means per agent) for float ``[K, B]`` targets ``y``; returns
-        ``Q1(s, a)`` and the per-agent loss float ``[K]``."""
-        q1, q2 = self(obs, action)
-        return q1, (F.mse_loss(q1, td_target, reduction="none") + F.mse_loss(q2, td_target, reduction="none")).mean(-1)
 
 
 class TD3(DDPG):

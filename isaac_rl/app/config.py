@@ -9,7 +9,7 @@ import os
 import re
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from isaac_rl.algorithms import agent_settings, on_policy, settings_dict
+from isaac_rl.algorithms import agent_settings, on_policy, settings_dict, settings_for
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import build, is_int, is_num, need
 from isaac_rl.runtime.off_policy import ReplaySettings
@@ -207,6 +207,18 @@ def validate(cfg: Mapping[str, Any]) -> None:
          "train_dir", cfg.get("train_dir"), "a folder path (runs by default; . for the current folder)")
     if not cfg.get("test", False) and replay is not None:
         _validate_schedule(cfg, runner, replay)
+    if replay is None:
+        _validate_rollout(cfg)
+
+
+def _validate_rollout(cfg: Mapping[str, Any]) -> None:
+    """An on-policy rollout of ``rollout_steps x num_envs`` transitions per agent splits into equal minibatches."""
+    algo = settings_for(cfg["train"]["algo"])
+    steps, minibatches = algo.rollout_steps, algo.minibatches  # type: ignore[attr-defined]
+    total = steps * int(cfg["num_envs"])
+    need(total % minibatches == 0 and total >= minibatches, "train.algo.minibatches", minibatches,
+         f"a divisor of train.algo.rollout_steps x num_envs = {steps} x {cfg['num_envs']} = {total} (each epoch "
+         "splits the rollout into equal minibatches)")
 
 
 def _validate_schedule(cfg: Mapping[str, Any], runner: RunnerConfig, loop: ReplaySettings) -> None:

@@ -3,7 +3,8 @@
 Every large allocation scales with a config key: the replay buffer with ``population x train.loop.buffer_per_env x
 num_envs``, the training envs and their per-step tensors with ``population x num_envs``, the evaluation envs with
 ``population x num_eval_envs``, the verification envs with ``train.loop.verify_episodes``, a gradient step's batch
-with ``population x train.loop.batch_size``, the n-step window with ``train.algo.n_step``. :func:`plan` sums them
+with ``population x train.loop.batch_size``, the n-step window with ``train.algo.n_step``; an on-policy
+learner's rollout with ``population x train.algo.rollout_steps x num_envs``. :func:`plan` sums them
 (bytes, per part); :func:`check` compares the sum with the device's free memory (``MemAvailable`` on the host,
 ``cudaMemGetInfo`` on CUDA) and refuses the run in one line that names the estimate, what is free and the key to
 lower. The replay part is exactly what :class:`~isaac_rl.storage.replay.ReplayBuffer` allocates; the others are
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from isaac_rl.algorithms import agent_settings
+from isaac_rl.algorithms import agent_settings, on_policy
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.storage.replay import ReplayBuffer, free_memory_bytes
 
@@ -27,7 +28,7 @@ F32 = 4
 ENV_SCALARS = 8
 ACTIVATION_COPIES = 3  # a forward pass with gradients keeps pre-activation, activation and (LayerNorm) normalised
 BATCH_COPIES = 4  # values per layer; a gradient step: forward and backward of the critic(s), targets and actor
-DISCRETE = ("DQN",)  # algorithms whose actions are stored as long indices
+DISCRETE = ("DQN", "PQN")  # algorithms whose actions are stored as long indices (PPO: with policy=categorical)
 
 
 def task_dims(cfg: Mapping[str, Any]) -> Tuple[int, int, int]:
@@ -63,7 +64,8 @@ def plan(cfg: Mapping[str, Any]) -> Dict[str, int]:
     algo, loop = cfg["train"]["algo"], cfg["train"]["loop"]
     agents = agent_settings(algo, cfg.get("population_vary") or {}, int(cfg.get("population", 1) or 1))
     population = len(agents)
-    action_dim = 0 if algo["name"] in DISCRETE else act_dim
+    discrete = algo["name"] in DISCRETE or algo.get("policy") == "categorical"
+    action_dim = 0 if discrete else act_dim
     per_transition = ReplayBuffer.bytes_per_transition(obs_dim, action_dim)
     width = sum(int(h) for h in agents[0].hidden)  # activations per sample of one network's forward pass
     # An env's tensors and the policy's forward pass over it (no gradient: one layer's input and output at a time)
@@ -73,6 +75,17 @@ def plan(cfg: Mapping[str, Any]) -> Dict[str, int]:
         given = cfg.get("num_envs_given", False) or cfg["sim"] in ("isaacgym", "isaaclab")
         return {"test_envs" if given else "eval_envs": (num_envs if given else int(cfg["train"]["eval_envs"]))
                 * per_env}
+    if on_policy(algo):  # the rollout: transitions (with the true next observation) and PPO's per-step extras
+        steps, minibatches = int(agents[0].rollout_steps), int(agents[0].minibatches)  # type: ignore[attr-defined]
+        per_step = per_transition + F32 * (2 + 2 * max(act_dim, 3))
+        return {
+            "rollout": population * steps * num_envs * per_step,
+            "envs": population * num_envs * (per_env + per_transition),
+            "eval_envs": population * int(cfg["train"]["eval_envs"]) * per_env,
+            "verify_envs": int(loop["verify_episodes"]) * per_env,
+            "batch": population * steps * num_envs // minibatches * BATCH_COPIES * (
+                per_transition + ACTIVATION_COPIES * F32 * width),
+        }
     n_step = max(int(a.n_step) for a in agents)
     return {
         "replay": population * int(loop["buffer_per_env"]) * num_envs * per_transition,
@@ -87,6 +100,7 @@ def plan(cfg: Mapping[str, Any]) -> Dict[str, int]:
 
 # The key that sizes each part, as the refusal names it.
 KEYS = {"replay": ("train.loop.buffer_per_env", " or num_envs"), "envs": ("num_envs", ""),
+        "rollout": ("train.algo.rollout_steps", " or num_envs"),
         "test_envs": ("num_envs", ""), "eval_envs": ("num_eval_envs", ""),
         "verify_envs": ("train.loop.verify_episodes", ""), "batch": ("train.loop.batch_size", ""),
         "nstep": ("train.algo.n_step", " or num_envs")}

@@ -1,0 +1,98 @@
+"""Parts every algorithm shares: per-agent values as device tensors, the gradient step of a stacked learner, and the
+Q critics of the actor-critic algorithms (DDPG, TD3, SAC)."""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from isaac_rl.algorithms.networks import clip_grad_norm_per_agent, mlp
+from isaac_rl.algorithms.optim import Adam
+
+PerAgent = Union[float, Sequence[float]]  # one value for every agent, or one per agent
+
+
+def agent_tensor(value: PerAgent, agents: int, device: torch.device) -> torch.Tensor:
+    """float32 ``[K, 1]`` on ``device``: one value per agent (a shared value repeated)."""
+    vals = list(value) if isinstance(value, (list, tuple)) else [value] * agents
+    return torch.tensor([float(v) for v in vals], dtype=torch.float32, device=device).view(agents, 1)
+
+
+def gradient_step(optimizer: Adam, losses: torch.Tensor, max_grad_norm: float) -> None:
+    """Backward of the per-agent losses float ``[K]`` (their sum: agent ``k``'s weights get agent ``k``'s gradient)
+    into this optimizer's parameters only, optional per-agent clipping, one Adam step. Only these gradients: an actor
+    loss runs through the critic, whose weight gradients would otherwise be computed and thrown away."""
+    optimizer.zero_grad(set_to_none=True)
+    losses.sum().backward(inputs=optimizer.params)
+    if max_grad_norm > 0:
+        clip_grad_norm_per_agent(optimizer.params, max_grad_norm)
+    optimizer.step()
+
+
+class Critic(nn.Module):
+    """``Q(s, a)`` per agent: float ``[K, B, obs_dim]`` and ``[K, B, act_dim]`` -> float ``[K, B]``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device,
+                 generators: Sequence[torch.Generator], layer_norm: bool = False) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim + act_dim, hidden, 1, device, generators, layer_norm=layer_norm)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat((obs, action), dim=-1)).squeeze(-1)
+
+
+class TwinCritic(nn.Module):
+    """Two independent ``Q(s, a)`` networks per agent: float ``[K, B, obs_dim]``, ``[K, B, act_dim]`` -> two float
+    ``[K, B]``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], device: torch.device,
+                 generators: Sequence[torch.Generator], layer_norm: bool = False) -> None:
+        super().__init__()
+        self.q1 = Critic(obs_dim, act_dim, hidden, device, generators, layer_norm=layer_norm)
+        self.q2 = Critic(obs_dim, act_dim, hidden, device, generators, layer_norm=layer_norm)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.q1(obs, action), self.q2(obs, action)
+
+    def td_loss(self, obs: torch.Tensor, action: torch.Tensor,
+                td_target: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``sum_i (Q_i(s, a) - y)^2`` (batch means per agent) for float ``[K, B]`` targets ``y``; returns
+        ``Q1(s, a)`` and the per-agent loss float ``[K]``."""
+        q1, q2 = self(obs, action)
+        return q1, (F.mse_loss(q1, td_target, reduction="none") + F.mse_loss(q2, td_target, reduction="none")).mean(-1)
+
+
+class RunningNorm(nn.Module):
+    """Running observation normalisation per agent: ``(x - mean_k) / sqrt(var_k + eps)``, the mean and variance of
+    every observation seen so far (Chan et al.'s parallel update, one batch at a time); float ``[K, B, d]`` in and
+    out. The statistics are non-trainable parameters ``[K, 1, d]`` (sliced per agent like the weights, saved and
+    broadcast with them); ``count`` is float ``[K, 1, 1]``.
+    """
+
+    def __init__(self, width: int, agents: int, device: torch.device, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+        self.mean = nn.Parameter(torch.zeros((agents, 1, width), device=device), requires_grad=False)
+        self.var = nn.Parameter(torch.ones((agents, 1, width), device=device), requires_grad=False)
+        self.count = nn.Parameter(torch.zeros((agents, 1, 1), device=device), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / torch.sqrt(self.var + self.eps)
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor, active: torch.Tensor) -> None:
+        """Fold float ``[K, B, d]`` observations into each agent's statistics where float ``active [K]`` is 1 (a
+        frozen agent's normalisation stays as it is), in place."""
+        n = float(x.shape[1])
+        mean, var = x.mean(dim=1, keepdim=True), x.var(dim=1, unbiased=False, keepdim=True)
+        total = self.count + n
+        delta = mean - self.mean
+        new_mean = self.mean + delta * (n / total)
+        new_var = (self.var * self.count + var * n + delta.pow(2) * self.count * (n / total)) / total
+        keep = active.view(-1, 1, 1) > 0
+        self.mean.copy_(torch.where(keep, new_mean, self.mean))
+        self.var.copy_(torch.where(keep, new_var, self.var))
+        self.count.copy_(torch.where(keep, total, self.count))
