@@ -12,6 +12,7 @@ from isaac_rl.algorithms.base import Algorithm
 from isaac_rl.algorithms.ddpg import DDPG, DDPGSettings
 from isaac_rl.algorithms.dqn import DQN, DQNSettings
 from isaac_rl.algorithms.ppo import PPO, PPOSettings
+from isaac_rl.algorithms.pqn import PQN, PQNSettings
 from isaac_rl.algorithms.sac import SAC, SACSettings
 from isaac_rl.algorithms.settings import AlgoSettings
 from isaac_rl.algorithms.td3 import TD3, TD3Settings
@@ -20,7 +21,7 @@ from isaac_rl.core.settings import build, need
 
 ALGORITHMS: Dict[str, Tuple[type, Any]] = {
     "DQN": (DQNSettings, DQN), "DDPG": (DDPGSettings, DDPG), "TD3": (TD3Settings, TD3), "SAC": (SACSettings, SAC),
-    "PPO": (PPOSettings, PPO)}
+    "PPO": (PPOSettings, PPO), "PQN": (PQNSettings, PQN)}
 
 
 def on_policy(algo: Mapping[str, Any]) -> bool:

@@ -96,3 +96,16 @@ class RunningNorm(nn.Module):
         self.mean.copy_(torch.where(keep, new_mean, self.mean))
         self.var.copy_(torch.where(keep, new_var, self.var))
         self.count.copy_(torch.where(keep, total, self.count))
+
+
+class GreedyEffortPolicy(nn.Module):
+    """The deployable greedy policy of one agent of a Q-learner (DQN, PQN): float ``[N, obs_dim]`` -> float32
+    ``[N, 1]`` effort ``efforts[argmax Q(s)]``."""
+
+    def __init__(self, q: nn.Module, efforts: torch.Tensor) -> None:
+        super().__init__()
+        self.q = q.eval()
+        self.register_buffer("efforts", efforts.detach().clone().reshape(-1, 1).float())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.efforts[self.q(obs.unsqueeze(0))[0].argmax(dim=-1)]

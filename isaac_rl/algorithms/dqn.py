@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
-from isaac_rl.algorithms.common import PerAgent, agent_tensor
+from isaac_rl.algorithms.common import GreedyEffortPolicy, PerAgent, agent_tensor
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import (
     agent_generators,
@@ -68,19 +68,6 @@ class DQNSettings(AlgoSettings):
         need(isinstance(self.efforts, (list, tuple)) and len(self.efforts) >= 2
              and all(is_num(e) and -1 <= e <= 1 for e in self.efforts), f"{prefix}.efforts", self.efforts,
              "a list of >= 2 normalised efforts in [-1, 1]")
-
-
-class GreedyEffortPolicy(nn.Module):
-    """DQN's deployable greedy policy of one agent: float ``[N, obs_dim]`` -> float32 ``[N, 1]`` effort
-    ``efforts[argmax Q(s)]``."""
-
-    def __init__(self, q: nn.Module, efforts: torch.Tensor) -> None:
-        super().__init__()
-        self.q = q.eval()
-        self.register_buffer("efforts", efforts.detach().clone().reshape(-1, 1).float())
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.efforts[self.q(obs.unsqueeze(0))[0].argmax(dim=-1)]
 
 
 class DQN:

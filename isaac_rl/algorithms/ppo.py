@@ -35,7 +35,7 @@ from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import StackedModule, agent_generators, mlp, select_agent
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
-from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_non_negative, check_positive
+from isaac_rl.algorithms.settings import AlgoSettings, check_non_negative, check_on_policy, check_positive
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch
@@ -44,13 +44,6 @@ from isaac_rl.storage.rollout import RolloutStorage, gae
 ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 LR_MIN, LR_MAX, LR_FACTOR = 1e-5, 1e-2, 1.5  # the adaptive-KL schedule's bounds and step (rsl_rl's)
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-
-
-def check_on_policy(s: AlgoSettings, prefix: str) -> None:
-    """The keys every on-policy algorithm shares: ``rollout_steps``, ``epochs``, ``minibatches``, no n-step."""
-    check_at_least_one(prefix, rollout_steps=s.rollout_steps, epochs=s.epochs,  # type: ignore[attr-defined]
-                       minibatches=s.minibatches)  # type: ignore[attr-defined]
-    need(s.n_step == 1, f"{prefix}.n_step", s.n_step, f"1 for {s.name} (its returns are computed over the rollout)")
 
 
 @dataclass

@@ -88,3 +88,10 @@ class NoiseSettings:
         need(low is None or (is_num(low) and 0 <= low <= self.noise_sigma), f"{prefix}.noise_sigma_min", low,
              f"null (constant noise_sigma) or a finite number in [0, noise_sigma={self.noise_sigma}]")
         check_non_negative(prefix, ou_theta=self.ou_theta)
+
+
+def check_on_policy(s: AlgoSettings, prefix: str) -> None:
+    """The keys every on-policy algorithm shares: ``rollout_steps``, ``epochs``, ``minibatches``, no n-step."""
+    check_at_least_one(prefix, rollout_steps=s.rollout_steps, epochs=s.epochs,  # type: ignore[attr-defined]
+                       minibatches=s.minibatches)  # type: ignore[attr-defined]
+    need(s.n_step == 1, f"{prefix}.n_step", s.n_step, f"1 for {s.name} (its returns are computed over the rollout)")

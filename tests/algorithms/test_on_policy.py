@@ -187,3 +187,94 @@ def test_traced_ppo_iteration_equals_eager_bit_for_bit_and_never_retraces(policy
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), f"{name} differs between the eager and the traced iteration"
+
+
+def test_q_lambda_targets_equal_a_hand_computation():
+    """PQN's Q(lambda) over three steps of one env: step 0 goes on, step 1 is truncated (bootstraps from max Q of
+    its final observation), step 2 is terminated (no bootstrap)."""
+    from isaac_rl.storage.rollout import q_lambda
+
+    g, lam = 0.9, 0.5
+    rewards = torch.tensor([[1.0], [2.0], [3.0]])
+    next_max = torch.tensor([[4.0], [6.0], [8.0]])  # max_a Q(s'_t, a)
+    terminated = torch.tensor([[0.0], [0.0], [1.0]])
+    done = torch.tensor([[0.0], [1.0], [1.0]])
+    targets = q_lambda(rewards, next_max, terminated, done, g, lam)
+    g2 = 3.0  # terminated
+    g1 = 2.0 + g * 6.0  # truncated: the one-step bootstrap from the final observation
+    g0 = 1.0 + g * ((1 - lam) * 4.0 + lam * g1)
+    assert torch.allclose(targets.view(-1), torch.tensor([g0, g1, g2]))
+    # An unfinished last step bootstraps one step: G_{T-1} = r + gamma m_{T-1}.
+    last = q_lambda(rewards[:1], next_max[:1], terminated[:1], torch.zeros(1, 1), g, lam)
+    assert torch.allclose(last, torch.tensor([[1.0 + g * 4.0]]))
+
+
+def _pqn_cfg(*overrides, **loop):
+    return shipped("CartPole-v1", "CartPole-v1PQN", 3, "torch", "num_envs=32", "num_eval_envs=8", *overrides,
+                   eval_interval=0, verify_episodes=0, log_interval=5, eval_target=None, **loop)
+
+
+def test_pqn_checkpoint_resumes_bit_identically(tmp_path):
+    torch.set_num_threads(1)
+    straight = make_trainer(_pqn_cfg(max_iterations=6), "cpu", eval_env=False, verbose=False)[0]
+    straight.train()
+    first = make_trainer(_pqn_cfg(max_iterations=3), "cpu", eval_env=False, verbose=False)[0]
+    first.train()
+    path = str(tmp_path / "ckpt.pt")
+    checkpoint.save_atomic({"trainer": first.state_dict()}, path)
+    torch.manual_seed(12345)
+    resumed = make_trainer(_pqn_cfg(max_iterations=6), "cpu", eval_env=False, verbose=False)[0]
+    resumed.load_state_dict(checkpoint.load(path)["trainer"])
+    resumed.train()
+    assert straight.updates == resumed.updates == 6 * 4 and straight.env_steps == 6 * 8 * 32
+    for (net, a), b in zip(straight.algo.modules().items(), resumed.algo.modules().values()):
+        for (name, tensor), other in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(tensor, other), (net, name)
+    assert torch.equal(straight.obs, resumed.obs)
+
+
+def test_a_pqn_population_runs_with_per_agent_settings():
+    torch.set_num_threads(1)
+    cfg = _pqn_cfg("population=2", "population_vary.q_lambda=[0.5,0.9]", "population_vary.lr=[1e-3,4e-3]",
+                   max_iterations=4)
+    trainer = make_trainer(cfg, "cpu", eval_env=False, verbose=False)[0]
+    logged = []
+    trainer.hooks.log = lambda metrics, step: logged.append(dict(metrics))
+    summary = trainer.train()
+    assert summary["iterations"] == 4 and len(summary["agents"]) == 2
+    assert any("agent1/losses/td_loss" in m for m in logged)
+    one = trainer.algo.policy_module(1)
+    assert set(one(torch.zeros(5, trainer.env.obs_dim)).view(-1).tolist()) <= {-1.0, 1.0}
+
+
+@torch._dynamo.config.patch(specialize_int=True, automatic_dynamic_shapes=False)
+def test_traced_pqn_iteration_equals_eager_bit_for_bit_and_never_retraces():
+    from tests.runtime.test_capture import state_tensors
+
+    torch._dynamo.reset()
+    torch.set_num_threads(1)
+    eager = make_trainer(_pqn_cfg(max_iterations=6), "cpu", eval_env=False, verbose=False)[0]
+    eager.algo.optimizer.fused = False  # the multi-tensor kernels a traced step runs (fused Adam rounds otherwise)
+    for _ in range(6):
+        eager.train_step()
+    traced = make_trainer(_pqn_cfg(max_iterations=6), "cpu", eval_env=False, verbose=False)[0]
+    traced.algo.optimizer.fused = False
+    traced.learning.learn = torch.compile(traced.learning.learning_iteration, backend="aot_eager")
+    traced.train_step()
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for _ in range(5):  # epsilon reads the device clock: no retrace as it moves
+            traced.train_step()
+    a, b = state_tensors(eager), state_tensors(traced)
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs between the eager and the traced iteration"
+
+
+def test_bad_pqn_keys_are_refused_in_one_line():
+    with pytest.raises(ConfigError) as err:
+        resolve(compose_config(["task=CartPole-v1", "train=CartPole-v1PQN", "sim_device=cpu",
+                                "+train.loop.updates_per_step=4"]))
+    assert str(err.value).startswith("invalid config: train.loop.updates_per_step=4; allowed: nothing for PQN: an "
+                                     "on-policy algorithm keeps no replay buffer"), str(err.value)
+    with pytest.raises(ConfigError, match=r"^invalid config: train.algo.q_lambda=1.5; allowed: a number in \[0, 1\]$"):
+        resolve(compose_config(["task=CartPole-v1", "train=CartPole-v1PQN", "sim_device=cpu",
+                                "train.algo.q_lambda=1.5"]))
