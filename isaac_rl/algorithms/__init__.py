@@ -15,13 +15,15 @@ from isaac_rl.algorithms.ppo import PPO, PPOSettings
 from isaac_rl.algorithms.pqn import PQN, PQNSettings
 from isaac_rl.algorithms.sac import SAC, SACSettings
 from isaac_rl.algorithms.settings import AlgoSettings
+from isaac_rl.algorithms.tabular import Tabular, TabularSettings
 from isaac_rl.algorithms.td3 import TD3, TD3Settings
 from isaac_rl.core.contract import VecEnv
 from isaac_rl.core.settings import build, need
 
 ALGORITHMS: Dict[str, Tuple[type, Any]] = {
     "DQN": (DQNSettings, DQN), "DDPG": (DDPGSettings, DDPG), "TD3": (TD3Settings, TD3), "SAC": (SACSettings, SAC),
-    "PPO": (PPOSettings, PPO), "PQN": (PQNSettings, PQN)}
+    "PPO": (PPOSettings, PPO), "PQN": (PQNSettings, PQN),
+    "Tabular": (TabularSettings, Tabular)}
 
 
 def on_policy(algo: Mapping[str, Any]) -> bool:

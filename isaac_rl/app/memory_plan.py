@@ -28,7 +28,7 @@ F32 = 4
 ENV_SCALARS = 8
 ACTIVATION_COPIES = 3  # a forward pass with gradients keeps pre-activation, activation and (LayerNorm) normalised
 BATCH_COPIES = 4  # values per layer; a gradient step: forward and backward of the critic(s), targets and actor
-DISCRETE = ("DQN", "PQN")  # algorithms whose actions are stored as long indices (PPO: with policy=categorical)
+DISCRETE = ("DQN", "PQN", "Tabular")  # actions stored as long indices (PPO: with policy=categorical)
 
 
 def task_dims(cfg: Mapping[str, Any]) -> Tuple[int, int, int]:

@@ -278,3 +278,59 @@ def test_bad_pqn_keys_are_refused_in_one_line():
     with pytest.raises(ConfigError, match=r"^invalid config: train.algo.q_lambda=1.5; allowed: a number in \[0, 1\]$"):
         resolve(compose_config(["task=CartPole-v1", "train=CartPole-v1PQN", "sim_device=cpu",
                                 "train.algo.q_lambda=1.5"]))
+
+
+def test_tabular_update_equals_a_hand_computation():
+    """Three envs, one step: two in the same cell and action (their TD errors averaged), one terminated (no
+    bootstrap); a value outside [low, high] falls into the edge interval."""
+    from isaac_rl.algorithms.efforts import DiscreteEfforts
+    from isaac_rl.algorithms.tabular import Tabular, TabularSettings
+    from isaac_rl.storage.rollout import RolloutStorage
+
+    settings = TabularSettings(bins=[2, 3], low=[-1.0, -1.0], high=[1.0, 1.0], alpha=0.5, gamma=0.9)
+    algo = Tabular([settings], 2, DiscreteEfforts([-1.0, 1.0], torch.device("cpu")), torch.device("cpu"))
+    assert algo.q.grid(torch.tensor([[-0.5, -0.9], [0.5, 0.9], [5.0, 0.0], [-5.0, -5.0]])).tolist() == [0, 5, 4, 0]
+    algo.q.table.data[0, 5] = torch.tensor([2.0, 4.0])  # cell 5: max Q = 4
+    storage = RolloutStorage(1, 3, 2, (), torch.long, torch.device("cpu"), {})
+    obs = torch.tensor([[-0.5, -0.9], [-0.6, -0.8], [0.5, 0.9]])  # cells 0, 0, 5
+    nxt = torch.tensor([[0.5, 0.9], [0.5, 0.9], [0.5, 0.9]])  # cell 5
+    storage.insert(0, obs, torch.tensor([1, 1, 0]), torch.tensor([1.0, 3.0, 1.0]), nxt,
+                   torch.tensor([False, False, True]), torch.tensor([False, False, True]), {})
+    algo.learn(storage, torch.zeros(()))
+    d0, d1 = 1.0 + 0.9 * 4.0 - 0.0, 3.0 + 0.9 * 4.0 - 0.0
+    assert algo.q.table[0, 0, 1].item() == pytest.approx(0.5 * (d0 + d1) / 2)
+    assert algo.q.table[0, 5, 0].item() == pytest.approx(2.0 + 0.5 * (1.0 - 2.0))  # terminated: r - Q
+    assert algo.q.table[0, 5, 1].item() == 4.0 and algo.q.table[0, 0, 0].item() == 0.0
+
+
+def test_tabular_resumes_bit_identically_and_runs_a_population(tmp_path):
+    torch.set_num_threads(1)
+
+    def cfg(*overrides, **loop):
+        return shipped("CartPole-v1", "CartPole-v1Tabular", 3, "torch", "num_envs=32", "num_eval_envs=8", *overrides,
+                       eval_interval=0, verify_episodes=0, log_interval=5, eval_target=None, **loop)
+
+    straight = make_trainer(cfg(max_iterations=40), "cpu", eval_env=False, verbose=False)[0]
+    straight.train()
+    first = make_trainer(cfg(max_iterations=20), "cpu", eval_env=False, verbose=False)[0]
+    first.train()
+    path = str(tmp_path / "ckpt.pt")
+    checkpoint.save_atomic({"trainer": first.state_dict()}, path)
+    resumed = make_trainer(cfg(max_iterations=40), "cpu", eval_env=False, verbose=False)[0]
+    resumed.load_state_dict(checkpoint.load(path)["trainer"])
+    resumed.train()
+    assert torch.equal(straight.algo.q.table, resumed.algo.q.table) and straight.algo.q.table.abs().sum() > 0
+    pop = make_trainer(cfg("population=2", "population_vary.alpha=[0.1,0.3]", max_iterations=10), "cpu",
+                       eval_env=False, verbose=False)[0]
+    assert len(pop.train()["agents"]) == 2
+    assert pop.algo.policy_module(1)(torch.zeros(3, 4)).shape == (3, 1)
+
+
+def test_tabular_bins_must_match_the_observation():
+    with pytest.raises(ConfigError, match=r"^invalid config: train.algo.low=\[0.0\]; allowed: a list of 4 finite"):
+        resolve(compose_config(["task=CartPole-v1", "train=CartPole-v1Tabular", "sim_device=cpu",
+                                "train.algo.low=[0.0]"]))
+    cfg = shipped("CartPole-v1", "CartPole-v1Tabular", 1, "torch", "train.algo.bins=[6,12]", "train.algo.low=[0,0]",
+                  "train.algo.high=[1,1]", "num_envs=8")
+    with pytest.raises(ConfigError, match=r"^invalid config: train.algo.bins=\[6, 12\]; allowed: a list of 4 "):
+        make_trainer(cfg, "cpu", eval_env=False, verbose=False)
