@@ -67,6 +67,18 @@ def resolve_task_id(task_id: str, registered: Any) -> str:
                       "print([k for k in gymnasium.registry if k.startswith('Isaac')])\")")
 
 
+def seed32(seed: int) -> int:
+    """A seed Isaac Lab can take: it seeds numpy, which takes 32 bits. A seed below ``2**32`` as it is; a larger one
+    (``seed=`` allows up to ``2**62``; verification adds ``2**31`` and more) hashed to 32 bits by numpy's
+    ``SeedSequence``, so distinct large seeds stay distinct streams."""
+    seed = int(seed)
+    if 0 <= seed < 2 ** 32:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence(abs(seed)).generate_state(1)[0])
+
+
 def max_effort(env_cfg: Any) -> float:
     """The physical effort at action 1 (``ActionSpec.max_effort``) that an Isaac Lab env config states: a direct
     task's ``action_scale`` (``Isaac-Cartpole-Direct``: 100 N), or the one float ``scale`` of a manager-based task's
@@ -171,7 +183,7 @@ class IsaacLabTask:
                 isaaclab_app.launch_for(env_cfg, headless)
         except ImportError as err:
             raise ConfigError(f"invalid config: sim='isaaclab'; {err}") from None
-        env_cfg.seed = int(seed)
+        env_cfg.seed = seed32(seed)
         try:
             self.gym_env = gym.make(task_id, cfg=env_cfg)
         except FileNotFoundError as err:
@@ -181,7 +193,7 @@ class IsaacLabTask:
         self.task_id, self.bootstrap_time_outs = task_id, bool(bootstrap_time_outs)
         self.env = self.gym_env.unwrapped
         self.max_episode_steps = int(self.env.max_episode_length)
-        obs, _ = self.env.reset(seed=int(seed))
+        obs, _ = self.env.reset(seed=seed32(seed))
         self.obs_dim = int(_flat(obs).shape[-1])
         act_dim = int(self.env.single_action_space.shape[-1]) if hasattr(self.env, "single_action_space") else int(
             self.env.action_space.shape[-1])
@@ -190,8 +202,9 @@ class IsaacLabTask:
         self._seed = int(seed)
 
     def reset(self, seed: Optional[int] = None) -> torch.Tensor:
-        """Reset every env (Isaac Lab reseeds with ``seed``); float ``[N, obs_dim]``."""
-        obs, _ = self.env.reset(seed=self._seed if seed is None else int(seed))
+        """Reset every env (Isaac Lab reseeds with ``seed``, folded to 32 bits by :func:`seed32`); float
+        ``[N, obs_dim]``."""
+        obs, _ = self.env.reset(seed=seed32(self._seed if seed is None else seed))
         return _flat(obs)
 
     def step(self, actions: torch.Tensor) -> StepOut:

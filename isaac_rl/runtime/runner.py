@@ -26,14 +26,37 @@ try:  # Python >= 3.8
 except ImportError:  # pragma: no cover
     Protocol = object  # type: ignore[assignment,misc]
 
-__all__ = ["Runner", "RunnerConfig", "RunHooks", "Learning", "NEVER", "VERIFY_SEED_OFFSET"]
+__all__ = ["Runner", "RunnerConfig", "RunHooks", "Learning", "NEVER", "VERIFY_SEED_OFFSET", "VERIFY_ROUND_STRIDE",
+           "verify_rounds", "pooled"]
 
-VERIFY_SEED_OFFSET = 1 << 40  # verification seeds: seed + this + iteration, apart from training and evaluation seeds
+# Verification seeds: seed + VERIFY_SEED_OFFSET + iteration (+ round x VERIFY_ROUND_STRIDE on the training env),
+# apart from the training seed and the evaluation seeds (seed + 10,000 + iteration) in the low 32 bits, the only bits
+# torch's CPU generator (mt19937) and numpy (Isaac Lab) keep of a seed.
+VERIFY_SEED_OFFSET = 1 << 31
+VERIFY_ROUND_STRIDE = 1 << 24  # rounds stay apart from the verifications of the next 16M iterations
 STOP_POLL_DISTRIBUTED = 10  # iterations between multi-rank stop agreements (each is a collective)
 # Verification runs one episode in each of verify_episodes envs at once. A million episodes put the standard error of
 # the verified mean at 1/1000 of the returns' spread, finer than any bar needs; more only cost memory and minutes.
 MAX_VERIFY_EPISODES = 1_000_000
 PROGRESS_EVERY_S = 10.0  # seconds between progress lines of a long evaluation or verification
+
+
+def verify_rounds(episodes: int, num_envs: int) -> int:
+    """Rounds of ``num_envs`` episodes that make at least ``episodes`` (verification on the training env, where the
+    simulation cannot be built twice: Isaac Gym, Isaac Lab)."""
+    return max(1, -(-episodes // num_envs))
+
+
+def pooled(results: Sequence[Dict[str, float]]) -> Dict[str, float]:
+    """One complete evaluation result from complete ones of equally many episodes each: the mean, population std
+    (``unbiased=False``, as :class:`~isaac_rl.runtime.evaluate.Evaluator`), min and mean length over all their
+    episodes."""
+    n = len(results)
+    mean = sum(r["eval/mean_return"] for r in results) / n
+    second = sum(r["eval/std_return"] ** 2 + r["eval/mean_return"] ** 2 for r in results) / n
+    return {"eval/mean_return": mean, "eval/std_return": math.sqrt(max(second - mean * mean, 0.0)),
+            "eval/min_return": min(r["eval/min_return"] for r in results),
+            "eval/mean_length": sum(r["eval/mean_length"] for r in results) / n, "eval/complete": 1.0}
 
 
 @dataclass
@@ -288,7 +311,9 @@ class Runner:
         cut short, ``eval/verified_complete = 0`` and ``eval/verified_return_bound``, or ``eval/verified_unfinished``
         for episodes that outlived ``max_episode_steps``) go to :attr:`last_verify_agents`; returns the last agent's
         (for one agent: its own). A stop request cuts it: then it returns ``{}``, records nothing and sets
-        ``_interrupted`` (an interrupted verification is not a result)."""
+        ``_interrupted`` (an interrupted verification is not a result). With no verification env of its own (Isaac
+        Gym, Isaac Lab: one simulation per process) it runs rounds of the env's ``num_envs`` episodes, each on seeds
+        of its own, until ``verify_episodes`` have run (:func:`verify_rounds`), with no early out, and pools them."""
         env = self.verify_env or self.eval_env or self.env
         if self._verifier is None:  # one agent's policy, reloaded in place per agent (a recorded chunk stays valid)
             self._verify_policy = self.algo.policy_module(0).to(env.device)
@@ -296,15 +321,22 @@ class Runner:
                                        cuda_graph=self.cfg.cuda_graph and env is not self.env)
         result: Dict[str, float] = {}
         rows: Dict[int, Dict[str, float]] = {}
+        rounds = 1 if env is self.verify_env else verify_rounds(self.cfg.verify_episodes, env.num_envs)
         for k in range(self.agents) if candidates is None else candidates:
             self._verify_policy.load_state_dict(self.algo.policy_module(k).state_dict())
-            raw = self._verifier(seed=self.cfg.seed + VERIFY_SEED_OFFSET + self.iteration, target=target,
-                                 should_stop=self.hooks.should_stop,
-                                 progress=self._progress(f"verifying{self._who(k)}", env.num_envs))
+            raws, seed = [], self.cfg.seed + VERIFY_SEED_OFFSET + self.iteration
+            for r in range(rounds):  # on the training env: rounds of num_envs episodes, each on seeds of its own
+                raws.append(self._verifier(seed=seed + r * VERIFY_ROUND_STRIDE,
+                                           target=target if rounds == 1 else None, should_stop=self.hooks.should_stop,
+                                           progress=self._progress(f"verifying{self._who(k)}", env.num_envs)))
+                if raws[-1].get("eval/stopped") or not raws[-1]["eval/complete"]:
+                    break
+            raw = raws[-1] if len(raws) < rounds or not raws[-1]["eval/complete"] else pooled(raws)
             if raw.get("eval/stopped"):
                 self._say_stopped(f"verification{self._who(k)}", raw, env)
                 break
-            result = {"eval/verified_episodes": float(env.num_envs), "eval/verified_complete": raw["eval/complete"]}
+            result = {"eval/verified_episodes": float(env.num_envs * len(raws)),
+                      "eval/verified_complete": raw["eval/complete"]}
             if raw["eval/complete"]:
                 result.update({"eval/verified_mean_return": raw["eval/mean_return"],
                                "eval/verified_min_return": raw["eval/min_return"],

@@ -7,7 +7,7 @@ import torch
 
 from isaac_rl.app.build import make_env, make_trainer
 from isaac_rl.runtime.evaluate import evaluate
-from isaac_rl.runtime.runner import VERIFY_SEED_OFFSET
+from isaac_rl.runtime.runner import VERIFY_ROUND_STRIDE, VERIFY_SEED_OFFSET
 from scripts.bench_train import verified
 from tests.conftest import shipped
 
@@ -70,3 +70,35 @@ def test_bench_train_counts_only_verified_solves():
     run["summary"]["eval/verified_mean_return"] = 490.0
     assert verified(run, 490.0)
     assert not verified({"solved_s": None, "summary": {"eval/verified_mean_return": 500.0}}, 490.0)
+
+
+def test_without_a_verification_env_verification_runs_rounds_of_the_training_env():
+    """Where a process holds one simulation (Isaac Gym, Isaac Lab) verification runs on the training env: rounds of
+    its num_envs episodes, each on held-out seeds of its own, until verify_episodes have run, pooled. Here 40
+    episodes on 16 envs: 3 rounds, 48 episodes, equal to 3 evaluations of fresh envs with those seeds."""
+    from isaac_rl.runtime.runner import pooled
+
+    cfg, trainer, _ = fixed_policy_trainer(4, 40, None)
+    trainer.eval_env = trainer.verify_env = None  # as build.py leaves them for sim=isaacgym / isaaclab
+    result = trainer.verify(None)
+    base = cfg["seed"] + VERIFY_SEED_OFFSET + trainer.iteration
+    seeds = [base + r * VERIFY_ROUND_STRIDE for r in range(3)]
+    rounds = [evaluate(make_env(cfg["task"], "torch", 16, "cpu", 0), trainer.algo.act, seed=s) for s in seeds]
+    expected = pooled(rounds)
+    assert result["eval/verified_episodes"] == 48.0 and result["eval/verified_complete"] == 1.0
+    assert math.isclose(result["eval/verified_mean_return"], expected["eval/mean_return"], rel_tol=1e-12)
+    assert result["eval/verified_min_return"] == min(r["eval/min_return"] for r in rounds)
+    starts = [make_env(cfg["task"], "torch", 16, "cpu", 0).reset(base + r * VERIFY_ROUND_STRIDE) for r in range(3)]
+    assert not torch.equal(starts[0], starts[1]) and not torch.equal(starts[1], starts[2])  # episodes of its own
+    all_returns = []  # the pooled std is that of all 48 episodes
+    for r in range(3):
+        env = make_env(cfg["task"], "torch", 16, "cpu", 0)
+        obs, ret, alive = env.reset(base + r * VERIFY_ROUND_STRIDE), torch.zeros(16), torch.ones(16)
+        for _ in range(env.max_episode_steps):
+            out = env.step(trainer.algo.act(obs))
+            ret += out.reward * alive
+            alive *= ~(out.terminated | out.truncated)
+            obs = out.obs
+        all_returns.append(ret)
+    assert math.isclose(result["eval/verified_std_return"], float(torch.cat(all_returns).std(unbiased=False)),
+                        rel_tol=1e-5)
