@@ -182,3 +182,36 @@ def test_recorded_evaluation_chunks_give_the_eager_evaluation(task):
             a, b = eager(seed=seed, target=tgt), graphed(seed=seed, target=tgt)
             assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-4 * max(1.0, abs(a[k])) for k in a), (a, b)
     assert graphed.recorded
+
+
+ON_POLICY = [("Cartpole", "CartpolePPO", ()), ("Cartpole", "CartpolePPO", ("train.algo.policy=categorical",)),
+             ("CartPole-v1", "CartPole-v1PQN", ()), ("CartPole-v1", "CartPole-v1Tabular", ()),
+             ("Cartpole", "CartpolePPO", ("population=2", "population_vary.gae_lambda=[0.9,0.95]"))]
+
+
+@pytest.mark.parametrize("task, train, extra", ON_POLICY, ids=["-".join((c[1],) + c[2]) for c in ON_POLICY])
+def test_recorded_on_policy_iteration_replays_the_eager_numbers(task, train, extra):
+    """cuda_graph=True for an on-policy learner: the whole iteration (rollout, returns, epochs of minibatch steps,
+    PPO's adaptive learning rate) recorded once and replayed, the last 10 iterations under
+    ``set_sync_debug_mode("error")``, leaves every number where eager iterations leave it."""
+    from isaac_rl.runtime.capture import PhasedGraphs
+    from tests.runtime.test_capture import config
+
+    def build(learn):
+        torch.manual_seed(0)
+        cfg = config(task, train, "seed=3", "num_envs=256", "train.loop.eval_interval=0",
+                     "train.loop.verify_episodes=0", *extra, device="cuda")
+        cfg["cuda_graph"] = False
+        trainer, _, _ = make_trainer(cfg, "cuda", eval_env=False, verbose=False)
+        for opt in trainer.algo.optimizers().values():
+            opt.fused = False
+        if learn is not None:
+            trainer.learning.learn = learn(trainer)
+        return trainer
+
+    eager = _run_checked(build(None))
+    trainer = build(lambda t: PhasedGraphs(t.learning.learning_iteration, t.env.device))
+    graphed = _run_checked(trainer)
+    assert trainer.learning.learn.recorded == 1 and trainer.iteration == 30
+    for name in eager:
+        assert torch.allclose(eager[name].double(), graphed[name].double(), rtol=1e-5, atol=1e-6), name
