@@ -165,10 +165,10 @@ def test_bad_task_ids_presets_and_kit_physics_fail_in_one_line(asset_root):
             " Isaac Lab's default) or set task.env.physics=newton_mjwarp")
 
 
-def _train(tmp_path, asset_root, *overrides):
+def _train(tmp_path, asset_root, *overrides, train="IsaacLabCartpoleSAC"):
     env = dict(os.environ, ISAACSIM_ASSET_ROOT=asset_root)
     return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "train.py"), "task=IsaacLabCartpole",
-                           "train=IsaacLabCartpoleSAC", "sim=isaaclab", "sim_device=cpu", "num_envs=64",
+                           f"train={train}", "sim=isaaclab", "sim_device=cpu", "num_envs=64",
                            f"train_dir={tmp_path}", *overrides], capture_output=True, text=True, timeout=900,
                           cwd=ROOT, env=env)
 
@@ -233,3 +233,18 @@ def test_a_short_real_training_run_improves_the_return(tmp_path, asset_root, zer
     assert summary["eval/mean_return"] >= zero_return + MARGIN, (summary["eval/mean_return"], zero_return)
     assert summary["eval/verified_episodes"] == 128 and summary["eval/verified_complete"] == 1.0, summary
     assert summary["eval/verified_mean_return"] >= zero_return + MARGIN, summary
+
+
+def test_ppo_learns_the_real_direct_cartpole(tmp_path, asset_root, zero_rollout):
+    """The on-policy learning on the real Isaac Lab: train=IsaacLabCartpolePPO (64 envs, 60 iterations of 16 steps,
+    CPU) beats the zero-effort return by MARGIN in its closing evaluation and verifies 128 episodes (two rounds of
+    the training env). Measured 2026-12-06 at 256 envs: the 4.8 bar verified after 110 iterations."""
+    zero_return = float(zero_rollout[3].mean())
+    proc = _train(tmp_path, asset_root, "max_iterations=60", "train.loop.eval_interval=60",
+                  "train.loop.verify_episodes=100", "train.loop.eval_target=null", "seed=1",
+                  train="IsaacLabCartpolePPO")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = _summary(proc.stdout)
+    assert summary["iterations"] == 60 and summary["env_steps"] == 60 * 16 * 64, summary
+    assert summary["eval/mean_return"] >= zero_return + MARGIN, (summary["eval/mean_return"], zero_return)
+    assert summary["eval/verified_episodes"] == 128 and summary["eval/verified_complete"] == 1.0, summary
