@@ -144,6 +144,7 @@ class Tabular:
     """Batched tabular Q-learning over ``efforts`` for ``K = len(seeds)`` agents (see the module docstring)."""
 
     on_policy = True  # learns from each step as it is taken; no replay
+    multi_gpu = False  # no gradient to average across ranks
     action_dim = 0
 
     def __init__(self, settings: Sequence[TabularSettings], obs_dim: int, efforts: DiscreteEfforts,

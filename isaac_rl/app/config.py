@@ -9,7 +9,7 @@ import os
 import re
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from isaac_rl.algorithms import agent_settings, on_policy, settings_dict, settings_for
+from isaac_rl.algorithms import ALGORITHMS, agent_settings, on_policy, settings_dict, settings_for
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import build, is_int, is_num, need
 from isaac_rl.runtime.off_policy import ReplaySettings
@@ -202,6 +202,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
         need(key not in holder, old, holder.get(key), f"nothing: it was replaced by {new}")
     runner, replay = loop_settings(loop, train["algo"])
     settings_dict(train["algo"])
+    learner = ALGORITHMS[train["algo"]["name"]][1]
+    if cfg.get("multi_gpu", False) and not getattr(learner, "multi_gpu", True):
+        need(False, "multi_gpu", True, f"False with train.algo.name={train['algo']['name']} (its update takes no "
+             "gradient that the ranks could average)")
     _validate_population(cfg)
     need(isinstance(cfg.get("train_dir", "runs"), str) and str(cfg.get("train_dir", "runs")).strip() != "",
          "train_dir", cfg.get("train_dir"), "a folder path (runs by default; . for the current folder)")

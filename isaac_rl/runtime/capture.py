@@ -6,8 +6,8 @@ A traced or recorded function is only valid if nothing it depends on changes bet
 the components keep every counter on the device (the replay buffer's write pointer and size, Adam's step count, the
 n-step window's position, the iteration clock that exploration schedules read), update their tensors in place (env
 state, observation), and draw random numbers from torch's default generator, whose state CUDA graph replays advance
-and the trainer saves. Host-side periodic decisions (a DDPG/TD3 actor step every ``policy_delay`` updates, a DQN
-target update every ``target_update_interval``) are *phases*: the trainer computes each iteration's phases from its
+and the runner saves. Host-side periodic decisions (a DDPG/TD3 actor step every ``policy_delay`` updates, a DQN
+target update every ``target_update_interval``) are *phases*: the learning computes each iteration's phases from its
 host update count, and one graph is recorded per distinct sequence of phases (``torch.compile`` guards on them).
 
 On CUDA the compiled iteration runs as CUDA graphs (``mode="reduce-overhead"``). On the CPU, inductor fuses the
@@ -46,7 +46,7 @@ def compile_iteration(fn: IterationFn, tensors: Callable[[], Iterable[torch.Tens
     """``torch.compile(fn)``: ``mode="reduce-overhead"`` (CUDA graphs) on CUDA, the default inductor mode elsewhere.
 
     On CUDA every persistent tensor the iteration mutates is marked as a static address, so the CUDA graphs write
-    into the trainer's own tensors instead of copying them in and out on each replay.
+    into the run's own tensors instead of copying them in and out on each replay.
     """
     if not hasattr(torch, "compile"):
         raise RuntimeError(f"compile=True needs torch >= 2.0 (torch.compile); this is torch {torch.__version__}")
@@ -60,7 +60,7 @@ def compile_iteration(fn: IterationFn, tensors: Callable[[], Iterable[torch.Tens
                 mark_static(tensor)
         return torch.compile(fn, mode="reduce-overhead", dynamic=False)
     options = {"cpp.max_horizontal_fusion_size": 1} if welford_fusion_bug(torch.__version__) else None
-    return torch.compile(fn, dynamic=False, options=options)  # static shapes: a trainer's shapes never change
+    return torch.compile(fn, dynamic=False, options=options)  # static shapes: a run's shapes never change
 
 
 def welford_fusion_bug(version: str) -> bool:

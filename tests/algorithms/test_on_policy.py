@@ -334,3 +334,9 @@ def test_tabular_bins_must_match_the_observation():
                   "train.algo.high=[1,1]", "num_envs=8")
     with pytest.raises(ConfigError, match=r"^invalid config: train.algo.bins=\[6, 12\]; allowed: a list of 4 "):
         make_trainer(cfg, "cpu", eval_env=False, verbose=False)
+
+
+def test_tabular_refuses_multi_gpu_in_one_line():
+    with pytest.raises(ConfigError, match=r"^invalid config: multi_gpu=True; allowed: False with "
+                                          r"train.algo.name=Tabular"):
+        resolve(compose_config(["task=CartPole-v1", "train=CartPole-v1Tabular", "sim_device=cpu", "multi_gpu=True"]))
