@@ -3,7 +3,7 @@ Q critics of the actor-critic algorithms (DDPG, TD3, SAC)."""
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -83,11 +83,17 @@ class RunningNorm(nn.Module):
         return (x - self.mean) / torch.sqrt(self.var + self.eps)
 
     @torch.no_grad()
-    def update(self, x: torch.Tensor, active: torch.Tensor) -> None:
+    def update(self, x: torch.Tensor, active: torch.Tensor,
+               rank_mean: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> None:
         """Fold float ``[K, B, d]`` observations into each agent's statistics where float ``active [K]`` is 1 (a
-        frozen agent's normalisation stays as it is), in place."""
-        n = float(x.shape[1])
+        frozen agent's normalisation stays as it is), in place. ``rank_mean`` (a multi-GPU run: the mean of a tensor
+        over the ranks, each with ``B`` observations) makes the batch every rank's observations."""
+        n = float(x.shape[1])  # every rank folds in equally many: weighting by B or by ranks x B is the same
         mean, var = x.mean(dim=1, keepdim=True), x.var(dim=1, unbiased=False, keepdim=True)
+        if rank_mean is not None:  # every rank's batch: the mean of the means and of the second moments
+            both = rank_mean(torch.cat((mean, var + mean * mean), dim=-1))
+            mean, square = both[..., :x.shape[-1]], both[..., x.shape[-1]:]
+            var = (square - mean * mean).clamp(min=0.0)
         total = self.count + n
         delta = mean - self.mean
         new_mean = self.mean + delta * (n / total)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +45,11 @@ ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 LR_MIN, LR_MAX, LR_FACTOR = 1e-5, 1e-2, 1.5  # the adaptive-KL schedule's bounds and step (rsl_rl's)
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
+
+
+def _same(x: torch.Tensor) -> torch.Tensor:
+    """The mean over the ranks of one process: ``x`` itself."""
+    return x
 
 @dataclass
 class PPOSettings(AlgoSettings):
@@ -146,6 +151,10 @@ class PPO:
         out = efforts.num_actions if efforts is not None else act_dim
         activation = ACTIVATIONS[s.activation]
         self.obs_norm = RunningNorm(obs_dim, k, dev)
+        # Mean of a device tensor over the ranks of a multi-GPU run (identity in one process; run.py installs the
+        # all-reduce): what PPO keeps outside the optimizer (the KL that sets the learning rate, the observation
+        # statistics) is computed from every rank's data, so all ranks stay identical, as their averaged gradients do.
+        self.rank_mean: Callable[[torch.Tensor], torch.Tensor] = _same
         self.actor = mlp(obs_dim, s.hidden, out, dev, gens, activation=activation)
         self.critic = mlp(obs_dim, s.hidden, 1, dev, gens, activation=activation)
         self.log_std = LogStd(k, act_dim, s.init_std, dev)
@@ -298,7 +307,7 @@ class PPO:
                 metrics = self._step(obs[:, idx], actions[:, idx], old_logp[:, idx], old_dist[:, idx],
                                      old_v[:, idx], adv[:, idx], ret[:, idx])
         if s.normalize_obs:
-            self.obs_norm.update(obs, self.active)
+            self.obs_norm.update(obs, self.active, self.rank_mean)
         return metrics
 
     def _step(self, obs: torch.Tensor, action: torch.Tensor, old_logp: torch.Tensor, old_dist: torch.Tensor,
@@ -308,7 +317,7 @@ class PPO:
         x = self._norm(obs)
         dist = self._dist(self.actor(x))
         logp, entropy = self._log_prob_entropy(dist, action)
-        kl = self.kl(old_dist, dist.detach()).mean(-1)  # [K]
+        kl = self.rank_mean(self.kl(old_dist, dist.detach()).mean(-1))  # [K]
         if s.desired_kl is not None:  # the adaptive-KL schedule, before this minibatch's step (device tensors)
             lr = self.optimizer.lr_tensor
             lower = torch.clamp(lr / LR_FACTOR, min=LR_MIN)

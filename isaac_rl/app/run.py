@@ -297,6 +297,8 @@ def _train(cfg: Dict[str, Any], device: str, dist_info: distributed.DistInfo, ru
     if dist_info.world_size > 1:
         distributed.broadcast_modules(nets)
         distributed.install_gradient_averaging(trainer.algo.optimizers().values(), dist_info.world_size)
+        if getattr(trainer.algo, "rank_mean", None) is not None:  # statistics kept outside the optimizer (PPO)
+            trainer.algo.rank_mean = distributed.mean_across_ranks(dist_info.world_size)
     changed = []
     if resume_state is not None:
         trainer.load_state_dict(resume_state["trainer"])

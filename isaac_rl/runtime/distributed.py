@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Iterable, List
+from typing import Any, Callable, Iterable, List
 
 import torch
 import torch.distributed as dist
@@ -72,6 +72,16 @@ def install_gradient_averaging(optimizers: Iterable[Any], world_size: int) -> No
             return _step(*args, **kwargs)
 
         opt.step = synced_step  # type: ignore[method-assign]
+
+
+def mean_across_ranks(world_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function that returns the mean of a device tensor over all ranks (one ``all_reduce``, no host sync): for
+    what a learner keeps outside its optimizer, e.g. PPO's KL and observation statistics."""
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        total = x.clone()
+        dist.all_reduce(total)
+        return total / world_size
+    return mean
 
 
 def any_rank(wish: bool, device: str) -> bool:

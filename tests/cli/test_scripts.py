@@ -116,6 +116,23 @@ def test_torchrun_gloo_keeps_ranks_identical(tmp_path):
     assert summaries[0]["param_checksum"] == summaries[1]["param_checksum"]
 
 
+@pytest.mark.parametrize("task, train", [("Cartpole", "CartpolePPO"), ("CartPole-v1", "CartPole-v1PQN")])
+def test_torchrun_gloo_keeps_on_policy_ranks_identical(tmp_path, task, train):
+    """Two gloo ranks of an on-policy learner end with identical weights: gradients are averaged, and what PPO keeps
+    outside its optimizer (the KL that sets its learning rate, the observation statistics, stored as parameters) is
+    computed from both ranks' rollouts (without that, PPO's ranks drifted apart)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           os.path.join(ROOT, "scripts", "train.py"), f"task={task}", f"train={train}", "num_envs=64",
+           "sim_device=cpu", "max_iterations=20", "train.loop.verify_episodes=0", "train.loop.eval_target=null",
+           f"train_dir={tmp_path}", "experiment=ddp", "multi_gpu=True"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summaries = sorted(_summaries(proc.stdout), key=lambda s: s["rank"])
+    assert [s["rank"] for s in summaries] == [0, 1]
+    assert summaries[0]["gradient_steps"] == summaries[1]["gradient_steps"] > 0
+    assert summaries[0]["param_checksum"] == summaries[1]["param_checksum"]
+
+
 def test_kill9_during_save_never_corrupts_the_last_checkpoint(tmp_path):
     """SIGKILL a run that checkpoints every iteration (a large replay buffer makes saves dominate), several times;
     every kill must leave a loadable last.pt, at least one kill must land mid-save (a partial temporary file is left),
