@@ -55,6 +55,11 @@ CASES: Dict[str, Tuple[str, str, float]] = {
     "Pendulum/SAC": ("Pendulum", "PendulumSAC", -200.0),
     "Cartpole/TD3": ("Cartpole", "CartpoleTD3", 490.0),
     "Cartpole/SAC": ("Cartpole", "CartpoleSAC", 490.0),
+    # on-policy learners (PPO on Isaac Lab's rsl_rl cart-pole recipe: compare with --peer at num_envs=512, the
+    # peer's default)
+    "Cartpole/PPO": ("Cartpole", "CartpolePPO", 490.0),
+    "CartPole-v1/PQN": ("CartPole-v1", "CartPole-v1PQN", 475.0),
+    "CartPole-v1/Tabular": ("CartPole-v1", "CartPole-v1Tabular", 195.0),  # the classic bar (gymnasium's v0)
     # DeepMind Control Suite cart-poles (tasks/dmc_cartpole.py): dm_control's 995 of a 1000-step episode
     "CartpoleBalance/DDPG": ("CartpoleBalance", "CartpoleBalanceDDPG", 995.0),
     "CartpoleBalanceSparse/DDPG": ("CartpoleBalanceSparse", "CartpoleBalanceSparseDDPG", 995.0),
