@@ -11,6 +11,7 @@ from torch import nn
 
 from isaac_rl.algorithms.networks import clip_grad_norm_per_agent, mlp
 from isaac_rl.algorithms.optim import Adam
+from isaac_rl.algorithms.population import by_agent
 
 PerAgent = Union[float, Sequence[float]]  # one value for every agent, or one per agent
 
@@ -115,3 +116,50 @@ class GreedyEffortPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.efforts[self.q(obs.unsqueeze(0))[0].argmax(dim=-1)]
+
+
+class EpsilonGreedy:
+    """The acting of the Q-learners (DQN, PQN, Tabular), one code path for the three: epsilon-greedy over
+    ``num_actions`` discrete efforts, epsilon linear in the iteration ``clock`` from ``eps_start`` to ``eps_end`` over
+    ``eps_decay`` iterations, then constant. The learner provides ``q`` (float ``[K, N, obs_dim]`` -> ``[K, N,
+    num_actions]``), ``agents``, ``num_actions``, ``efforts`` (indices -> float32 efforts), ``device`` and the
+    per-agent ``eps_start``, ``eps_end``, ``eps_decay`` (float ``[K, 1]`` device tensors)."""
+
+    q: Callable[[torch.Tensor], torch.Tensor]
+    agents: int
+    num_actions: int
+    efforts: Callable[[torch.Tensor], torch.Tensor]
+    device: torch.device
+    eps_start: torch.Tensor
+    eps_end: torch.Tensor
+    eps_decay: torch.Tensor
+
+    def epsilon(self, clock: torch.Tensor) -> torch.Tensor:
+        """Each agent's exploration rate at iteration ``clock`` (0-d float device tensor) -> float ``[K, 1]``."""
+        frac = torch.clamp(clock / self.eps_decay, max=1.0)
+        return self.eps_start + frac * (self.eps_end - self.eps_start)
+
+    @torch.no_grad()
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        """``argmax_a Q_k(s, a)`` (ties: the first action): long ``[K N]`` for env-major float ``[K N, obs_dim]``."""
+        return self.q(by_agent(obs, self.agents)).argmax(dim=-1).reshape(-1)
+
+    @torch.no_grad()
+    def explore(self, obs: torch.Tensor, clock: torch.Tensor) -> torch.Tensor:
+        """Epsilon-greedy indices long ``[K N]``; each env explores independently, with its agent's epsilon."""
+        n = obs.shape[0]
+        random = torch.randint(0, self.num_actions, (n,), device=obs.device)
+        explores = torch.rand((self.agents, n // self.agents), device=obs.device) < self.epsilon(clock)
+        return torch.where(explores.reshape(-1), random, self.greedy(obs))
+
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        """Greedy efforts float32 ``[K N, 1]``."""
+        return self.efforts(self.greedy(obs))
+
+    def random_action(self, n: int) -> torch.Tensor:
+        """Uniform random indices long ``[n]``."""
+        return torch.randint(0, self.num_actions, (n,), device=self.device)
+
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        """Indices long ``[N]`` -> efforts float32 ``[N, 1]``."""
+        return self.efforts(action)

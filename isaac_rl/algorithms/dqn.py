@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.algorithms.base import every, module_tensors
-from isaac_rl.algorithms.common import GreedyEffortPolicy, PerAgent, agent_tensor
+from isaac_rl.algorithms.common import EpsilonGreedy, GreedyEffortPolicy, PerAgent, agent_tensor
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import (
     agent_generators,
@@ -31,7 +31,7 @@ from isaac_rl.algorithms.networks import (
     select_agent,
 )
 from isaac_rl.algorithms.optim import Adam
-from isaac_rl.algorithms.population import by_agent, values
+from isaac_rl.algorithms.population import values
 from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_positive
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.settings import is_num, need
@@ -70,7 +70,7 @@ class DQNSettings(AlgoSettings):
              "a list of >= 2 normalised efforts in [-1, 1]")
 
 
-class DQN:
+class DQN(EpsilonGreedy):
     """Q-learning with a target network and epsilon-greedy exploration over ``efforts`` (``A`` discrete actions),
     for ``K = len(seeds)`` independent agents.
 
@@ -127,37 +127,6 @@ class DQN:
                    eps_decay_iterations=values(s, "eps_decay_iterations"), layer_norm=one.layer_norm)
 
     # ------------------------------------------------------------------ acting
-    def epsilon(self, clock: torch.Tensor) -> torch.Tensor:
-        """Exploration rate of each agent at iteration ``clock`` (0-d float device tensor) -> float ``[K, 1]``,
-        linear then constant."""
-        frac = torch.clamp(clock / self.eps_decay, max=1.0)
-        return self.eps_start + frac * (self.eps_end - self.eps_start)
-
-    @torch.no_grad()
-    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
-        """``argmax_a Q_k(s, a)``: long ``[K N]`` for env-major float ``[K N, obs_dim]`` (agent ``k``'s rows)."""
-        return self.q(by_agent(obs, self.agents)).argmax(dim=-1).reshape(-1)
-
-    @torch.no_grad()
-    def explore(self, obs: torch.Tensor, clock: torch.Tensor) -> torch.Tensor:
-        """Epsilon-greedy indices long ``[K N]``; each env explores independently, with its agent's epsilon."""
-        n = obs.shape[0]
-        random = torch.randint(0, self.num_actions, (n,), device=obs.device)
-        explores = torch.rand((self.agents, n // self.agents), device=obs.device) < self.epsilon(clock)
-        return torch.where(explores.reshape(-1), random, self.greedy(obs))
-
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
-        """Greedy efforts float32 ``[K N, 1]``."""
-        return self.efforts(self.greedy(obs))
-
-    def random_action(self, n: int) -> torch.Tensor:
-        """Uniform random indices long ``[n]`` (warm-up iterations)."""
-        return torch.randint(0, self.num_actions, (n,), device=self.device)
-
-    def to_env(self, action: torch.Tensor) -> torch.Tensor:
-        """Indices long ``[N]`` -> efforts float32 ``[N, 1]``."""
-        return self.efforts(action)
-
     def on_episode_end(self, done: torch.Tensor) -> None:
         """Nothing per episode: epsilon depends on the iteration only."""
 

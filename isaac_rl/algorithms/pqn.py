@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from isaac_rl.algorithms.base import module_tensors
-from isaac_rl.algorithms.common import GreedyEffortPolicy, agent_tensor, gradient_step
+from isaac_rl.algorithms.common import EpsilonGreedy, GreedyEffortPolicy, agent_tensor, gradient_step
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import agent_generators, mlp, select_agent
 from isaac_rl.algorithms.optim import Adam
-from isaac_rl.algorithms.population import by_agent, values
+from isaac_rl.algorithms.population import values
 from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_on_policy, check_positive
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.settings import is_num, need
@@ -63,7 +63,7 @@ class PQNSettings(AlgoSettings):
              "a list of >= 2 normalised efforts in [-1, 1]")
 
 
-class PQN:
+class PQN(EpsilonGreedy):
     """Parallel Q-learning over ``efforts`` for ``K = len(seeds)`` independent agents (see the module docstring).
 
     Args:
@@ -101,24 +101,6 @@ class PQN:
         return cls(s, env.obs_dim, efforts, env.device, seeds)
 
     # ------------------------------------------------------------------ acting
-    def epsilon(self, clock: torch.Tensor) -> torch.Tensor:
-        """Each agent's exploration rate at iteration ``clock`` (0-d float device tensor) -> float ``[K, 1]``."""
-        frac = torch.clamp(clock / self.eps_decay, max=1.0)
-        return self.eps_start + frac * (self.eps_end - self.eps_start)
-
-    @torch.no_grad()
-    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
-        """``argmax_a Q_k(s, a)``: long ``[K N]`` for env-major float ``[K N, obs_dim]``."""
-        return self.q(by_agent(obs, self.agents)).argmax(dim=-1).reshape(-1)
-
-    @torch.no_grad()
-    def explore(self, obs: torch.Tensor, clock: torch.Tensor) -> torch.Tensor:
-        """Epsilon-greedy indices long ``[K N]``, each env exploring independently with its agent's epsilon."""
-        n = obs.shape[0]
-        random = torch.randint(0, self.num_actions, (n,), device=obs.device)
-        explores = torch.rand((self.agents, n // self.agents), device=obs.device) < self.epsilon(clock)
-        return torch.where(explores.reshape(-1), random, self.greedy(obs))
-
     def rollout_act(self, obs: torch.Tensor, clock: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """Epsilon-greedy indices (nothing kept beside them)."""
         return self.explore(obs, clock), {}
@@ -126,18 +108,6 @@ class PQN:
     def rollout_extras(self) -> Dict[str, Tuple[int, ...]]:
         """Nothing beside the transitions."""
         return {}
-
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
-        """Greedy efforts float32 ``[K N, 1]``."""
-        return self.efforts(self.greedy(obs))
-
-    def random_action(self, n: int) -> torch.Tensor:
-        """Uniform random indices long ``[n]``."""
-        return torch.randint(0, self.num_actions, (n,), device=self.device)
-
-    def to_env(self, action: torch.Tensor) -> torch.Tensor:
-        """Indices long ``[N]`` -> efforts float32 ``[N, 1]``."""
-        return self.efforts(action)
 
     def on_episode_end(self, done: torch.Tensor) -> None:
         """Nothing per episode."""

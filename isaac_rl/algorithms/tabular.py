@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Sequence, Tuple
 import torch
 from torch import nn
 
-from isaac_rl.algorithms.common import agent_tensor
+from isaac_rl.algorithms.common import EpsilonGreedy, agent_tensor
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
@@ -140,7 +140,7 @@ class TabularPolicy(nn.Module):
         return self.efforts[self.q(obs.unsqueeze(0))[0].argmax(dim=-1)]
 
 
-class Tabular:
+class Tabular(EpsilonGreedy):
     """Batched tabular Q-learning over ``efforts`` for ``K = len(seeds)`` agents (see the module docstring)."""
 
     on_policy = True  # learns from each step as it is taken; no replay
@@ -175,39 +175,11 @@ class Tabular:
         efforts.check_supported_by(env.action_spec)
         return cls(s, env.obs_dim, efforts, env.device, seeds)
 
-    def epsilon(self, clock: torch.Tensor) -> torch.Tensor:
-        """Each agent's exploration rate at iteration ``clock`` (0-d float device tensor) -> float ``[K, 1]``."""
-        frac = torch.clamp(clock / self.eps_decay, max=1.0)
-        return self.eps_start + frac * (self.eps_end - self.eps_start)
-
-    @torch.no_grad()
-    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
-        """``argmax_a Q_k(cell(s), a)``: long ``[K N]`` (ties: the first action)."""
-        return self.q(by_agent(obs, self.agents)).argmax(dim=-1).reshape(-1)
-
-    @torch.no_grad()
-    def explore(self, obs: torch.Tensor, clock: torch.Tensor) -> torch.Tensor:
-        """Epsilon-greedy indices long ``[K N]``."""
-        n = obs.shape[0]
-        random = torch.randint(0, self.num_actions, (n,), device=obs.device)
-        explores = torch.rand((self.agents, n // self.agents), device=obs.device) < self.epsilon(clock)
-        return torch.where(explores.reshape(-1), random, self.greedy(obs))
-
     def rollout_act(self, obs: torch.Tensor, clock: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         return self.explore(obs, clock), {}
 
     def rollout_extras(self) -> Dict[str, Tuple[int, ...]]:
         return {}
-
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
-        """Greedy efforts float32 ``[K N, 1]``."""
-        return self.efforts(self.greedy(obs))
-
-    def random_action(self, n: int) -> torch.Tensor:
-        return torch.randint(0, self.num_actions, (n,), device=self.device)
-
-    def to_env(self, action: torch.Tensor) -> torch.Tensor:
-        return self.efforts(action)
 
     def on_episode_end(self, done: torch.Tensor) -> None:
         """Nothing per episode."""
