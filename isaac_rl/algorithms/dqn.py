@@ -32,9 +32,9 @@ from isaac_rl.algorithms.networks import (
 )
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import values
-from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_positive
+from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_epsilon_greedy, check_positive
 from isaac_rl.core.contract import VecEnv, canonical_device
-from isaac_rl.core.settings import is_num, need
+from isaac_rl.core.settings import need
 from isaac_rl.core.types import Batch
 
 
@@ -62,12 +62,7 @@ class DQNSettings(AlgoSettings):
                            eps_decay_iterations=self.eps_decay_iterations)
         need(isinstance(self.double_dqn, bool), f"{prefix}.double_dqn", self.double_dqn, "True or False")
         need(self.loss in ("huber", "mse"), f"{prefix}.loss", self.loss, "huber or mse")
-        for key in ("eps_start", "eps_end"):
-            value = getattr(self, key)
-            need(is_num(value) and 0 <= value <= 1, f"{prefix}.{key}", value, "a number in [0, 1]")
-        need(isinstance(self.efforts, (list, tuple)) and len(self.efforts) >= 2
-             and all(is_num(e) and -1 <= e <= 1 for e in self.efforts), f"{prefix}.efforts", self.efforts,
-             "a list of >= 2 normalised efforts in [-1, 1]")
+        check_epsilon_greedy(prefix, self.eps_start, self.eps_end, self.efforts)
 
 
 class DQN(EpsilonGreedy):

@@ -39,7 +39,7 @@ from isaac_rl.algorithms.settings import AlgoSettings, check_non_negative, check
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch
-from isaac_rl.storage.rollout import RolloutStorage, gae
+from isaac_rl.storage.rollout import RolloutStorage, agent_major, gae
 
 ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 LR_MIN, LR_MAX, LR_FACTOR = 1e-5, 1e-2, 1.5  # the adaptive-KL schedule's bounds and step (rsl_rl's)
@@ -265,17 +265,11 @@ class PPO:
         raise NotImplementedError("PPO is on-policy: it learns from its rollout (PPO.learn), not a replay batch")
 
     # ------------------------------------------------------------------ learning
-    def _per_agent(self, x: torch.Tensor) -> torch.Tensor:
-        """Rollout layout ``[T, K N, ...]`` -> per-agent batches ``[K, T N, ...]``."""
-        t, k = x.shape[0], self.agents
-        rest = tuple(x.shape[2:])
-        return x.view((t, k, -1) + rest).transpose(0, 1).reshape((k, -1) + rest)
-
     def advantages(self, storage: RolloutStorage) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Old values, GAE advantages and returns per agent, float ``[K, T N]`` (no gradient)."""
         t, k = storage.rewards.shape[0], self.agents
         with torch.no_grad():
-            both = self._per_agent(torch.stack((storage.obs, storage.final_obs), dim=1).flatten(0, 1))
+            both = agent_major(self.agents, torch.stack((storage.obs, storage.final_obs), dim=1).flatten(0, 1))
             v = self.critic(self._norm(both)).squeeze(-1).view(k, t, 2, -1)  # [K, T, 2, N]
             old_v, next_v = v[:, :, 0].transpose(0, 1), v[:, :, 1].transpose(0, 1)  # [T, K, N]
 
@@ -293,10 +287,10 @@ class PPO:
         old_v, adv, ret = self.advantages(storage)
         if s.normalize_advantage:
             adv = (adv - adv.mean(dim=1, keepdim=True)) / (adv.std(dim=1, keepdim=True) + 1e-8)
-        obs = self._per_agent(storage.obs)
-        actions = self._per_agent(storage.actions)
-        old_logp = self._per_agent(storage.extras["log_prob"])
-        old_dist = self._per_agent(storage.extras["dist"])
+        obs = agent_major(self.agents, storage.obs)
+        actions = agent_major(self.agents, storage.actions)
+        old_logp = agent_major(self.agents, storage.extras["log_prob"])
+        old_dist = agent_major(self.agents, storage.extras["dist"])
         total = obs.shape[1]
         size = total // s.minibatches
         metrics: Dict[str, torch.Tensor] = {}

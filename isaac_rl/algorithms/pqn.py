@@ -24,11 +24,17 @@ from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import agent_generators, mlp, select_agent
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import values
-from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_on_policy, check_positive
+from isaac_rl.algorithms.settings import (
+    AlgoSettings,
+    check_at_least_one,
+    check_epsilon_greedy,
+    check_on_policy,
+    check_positive,
+)
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.settings import is_num, need
 from isaac_rl.core.types import Batch
-from isaac_rl.storage.rollout import RolloutStorage, q_lambda
+from isaac_rl.storage.rollout import RolloutStorage, agent_major, q_lambda
 
 
 @dataclass
@@ -55,12 +61,9 @@ class PQNSettings(AlgoSettings):
         check_on_policy(self, prefix)
         check_positive(prefix, lr=self.lr)
         check_at_least_one(prefix, eps_decay_iterations=self.eps_decay_iterations)
-        for key in ("q_lambda", "eps_start", "eps_end"):
-            value = getattr(self, key)
-            need(is_num(value) and 0 <= value <= 1, f"{prefix}.{key}", value, "a number in [0, 1]")
-        need(isinstance(self.efforts, (list, tuple)) and len(self.efforts) >= 2
-             and all(is_num(e) and -1 <= e <= 1 for e in self.efforts), f"{prefix}.efforts", self.efforts,
-             "a list of >= 2 normalised efforts in [-1, 1]")
+        need(is_num(self.q_lambda) and 0 <= self.q_lambda <= 1, f"{prefix}.q_lambda", self.q_lambda,
+             "a number in [0, 1]")
+        check_epsilon_greedy(prefix, self.eps_start, self.eps_end, self.efforts)
 
 
 class PQN(EpsilonGreedy):
@@ -121,17 +124,11 @@ class PQN(EpsilonGreedy):
         raise NotImplementedError("PQN is on-policy: it learns from its rollout (PQN.learn), not a replay batch")
 
     # ------------------------------------------------------------------ learning
-    def _per_agent(self, x: torch.Tensor) -> torch.Tensor:
-        """Rollout layout ``[T, K N, ...]`` -> per-agent batches ``[K, T N, ...]``."""
-        t, k = x.shape[0], self.agents
-        rest = tuple(x.shape[2:])
-        return x.view((t, k, -1) + rest).transpose(0, 1).reshape((k, -1) + rest)
-
     @torch.no_grad()
     def targets(self, storage: RolloutStorage) -> torch.Tensor:
         """Q(lambda) targets per agent float ``[K, T N]`` from the current network (no target network)."""
         t, k = storage.rewards.shape[0], self.agents
-        next_max = self.q(self._per_agent(storage.final_obs)).max(dim=-1).values.view(k, t, -1).transpose(0, 1)
+        next_max = self.q(agent_major(self.agents, storage.final_obs)).max(dim=-1).values.view(k, t, -1).transpose(0, 1)
 
         def split(x: torch.Tensor) -> torch.Tensor:
             return x.view(t, k, -1)
@@ -145,7 +142,7 @@ class PQN(EpsilonGreedy):
         the last minibatch (device tensors)."""
         s = self.settings
         target = self.targets(storage)
-        obs, actions = self._per_agent(storage.obs), self._per_agent(storage.actions)
+        obs, actions = agent_major(self.agents, storage.obs), agent_major(self.agents, storage.actions)
         total = obs.shape[1]
         size = total // s.minibatches
         metrics: Dict[str, torch.Tensor] = {}

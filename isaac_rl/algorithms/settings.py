@@ -90,6 +90,15 @@ class NoiseSettings:
         check_non_negative(prefix, ou_theta=self.ou_theta)
 
 
+def check_epsilon_greedy(prefix: str, eps_start: float, eps_end: float, efforts: object) -> None:
+    """The keys of an epsilon-greedy Q-learner (DQN, PQN, Tabular): rates in [0, 1], >= 2 efforts in [-1, 1]."""
+    for key, value in (("eps_start", eps_start), ("eps_end", eps_end)):
+        need(is_num(value) and 0 <= value <= 1, f"{prefix}.{key}", value, "a number in [0, 1]")
+    need(isinstance(efforts, (list, tuple)) and len(efforts) >= 2
+         and all(is_num(e) and -1 <= e <= 1 for e in efforts), f"{prefix}.efforts", efforts,
+         "a list of >= 2 normalised efforts in [-1, 1]")
+
+
 def check_on_policy(s: AlgoSettings, prefix: str) -> None:
     """The keys every on-policy algorithm shares: ``rollout_steps``, ``epochs``, ``minibatches``, no n-step."""
     check_at_least_one(prefix, rollout_steps=s.rollout_steps, epochs=s.epochs,  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ from isaac_rl.algorithms.common import EpsilonGreedy, agent_tensor
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
-from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one
+from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check_epsilon_greedy
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import is_int, is_num, need
@@ -80,12 +80,7 @@ class TabularSettings(AlgoSettings):
         need(is_num(self.alpha) and 0 < self.alpha <= 1, f"{prefix}.alpha", self.alpha, "a number in (0, 1]")
         check_at_least_one(prefix, rollout_steps=self.rollout_steps, eps_decay_iterations=self.eps_decay_iterations)
         need(self.n_step == 1, f"{prefix}.n_step", self.n_step, "1 for Tabular (one-step Q-learning)")
-        for key in ("eps_start", "eps_end"):
-            value = getattr(self, key)
-            need(is_num(value) and 0 <= value <= 1, f"{prefix}.{key}", value, "a number in [0, 1]")
-        need(isinstance(self.efforts, (list, tuple)) and len(self.efforts) >= 2
-             and all(is_num(e) and -1 <= e <= 1 for e in self.efforts), f"{prefix}.efforts", self.efforts,
-             "a list of >= 2 normalised efforts in [-1, 1]")
+        check_epsilon_greedy(prefix, self.eps_start, self.eps_end, self.efforts)
 
 
 class Grid(nn.Module):

@@ -72,6 +72,14 @@ class RolloutStorage:
         yield from self.extras.values()
 
 
+def agent_major(agents: int, x: torch.Tensor) -> torch.Tensor:
+    """Rollout layout ``[T, K N, ...]`` -> per-agent batches ``[K, T N, ...]`` (agent ``k``'s envs are rows
+    ``k N .. (k + 1) N - 1``), for the on-policy learners' minibatches."""
+    t = x.shape[0]
+    rest = tuple(x.shape[2:])
+    return x.view((t, agents, -1) + rest).transpose(0, 1).reshape((agents, -1) + rest)
+
+
 def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,
         done: torch.Tensor, gamma: Scalar, lam: Scalar) -> Tuple[torch.Tensor, torch.Tensor]:
     """GAE(lambda) advantages and returns float ``[T, N]`` (see the module docstring) from float ``[T, N]`` rewards,
