@@ -1,8 +1,10 @@
 """Per-env domain randomization of the torch tasks (``task.randomize``, IsaacGymEnvs' ``randomization_params`` idea).
 
-A task that can be randomized names its physical parameters and their domains in ``RANDOMIZABLE`` (``{"pole_mass":
-"positive", "pole_inertia": "nonnegative", ...}``), gives their nominal values (``nominal()``) and computes its step
-constants from them in ``derive(values)`` (floats or float64 ``[N]`` tensors, the same expressions either way).
+Implemented for the torch tasks in :data:`RANDOMIZED_TASKS`: the Isaac-preset ``Cartpole`` (tasks/cartpole.py) and
+dm_control's cart-pole family (tasks/dmc_cartpole.py). A task that can be randomized names its physical parameters and
+their domains in ``RANDOMIZABLE`` (``{"pole_mass": "positive", "pole_inertia": "nonnegative", ...}``), gives their
+nominal values (``nominal()``) and computes its step constants from them in ``derive(values)`` (floats or float64
+``[N]`` tensors, the same expressions either way); its step reads those constants from the dict ``task._k``.
 :func:`attach` gives the task a :class:`Randomizer`; from then on:
 
 - every randomized parameter is a float64 ``[N]`` tensor on the task's device, one value per env, drawn at each
@@ -14,7 +16,8 @@ constants from them in ``derive(values)`` (floats or float64 ``[N]`` tensors, th
   applies the effort of ``d`` steps ago, ``d`` an integer drawn per env and episode (zero effort before the first);
   ``observation_noise`` adds ``N(0, std)`` to every observation entry (rewards and terminations see the true state).
 
-The config section (checked by :func:`check`, before any work; keys in ``cfg/task/Cartpole.yaml``)::
+The config section (checked by :func:`check`, before any work; keys in ``cfg/task/Cartpole.yaml`` and
+``cfg/task/CartpoleBalance.yaml``)::
 
     randomize:
       enabled: False
@@ -46,6 +49,9 @@ PARAM_KEYS = ("distribution", "range", "operation")
 MAX_DELAY = 100  # steps
 GAUSS_TRUNCATION = 3.0  # std: draws are clipped to mean +- 3 std, so a checked range holds for every draw
 DOMAINS = {"positive": (lambda v: v > 0, "> 0"), "nonnegative": (lambda v: v >= 0, ">= 0")}
+# The built-in torch tasks with RANDOMIZABLE (tests/tasks/test_randomize_dmc.py checks the list against the classes).
+RANDOMIZED_TASKS = ("Cartpole", "CartpoleBalance", "CartpoleBalanceSparse", "CartpoleSwingup", "CartpoleSwingupSparse",
+                    "CartpoleTwoPoles", "CartpoleThreePoles")
 
 
 class ParamSpec:
@@ -104,7 +110,8 @@ def check(section: Optional[Mapping[str, Any]], randomizable: Optional[Mapping[s
     enabled = section.get("enabled", False)
     need(isinstance(enabled, bool), "task.randomize.enabled", enabled, "True or False")
     need(not enabled or randomizable is not None, "task.randomize.enabled", enabled,
-         f"False for {where} (per-env randomization is implemented for the torch task Cartpole)")
+         f"False for {where} (per-env randomization is implemented for the torch tasks "
+         f"{', '.join(RANDOMIZED_TASKS)})")
     names = dict(randomizable or {})
     params = section.get("params") or {}
     need(isinstance(params, Mapping), "task.randomize.params", params, "a section: <parameter>: {distribution, "

@@ -32,9 +32,10 @@ RENAMED = {"train.loop.learning_starts": "train.loop.warmup_iterations (iteratio
            "train.algo.eps_decay_steps": "train.algo.eps_decay_iterations (iterations of the epsilon schedule)"}
 BOOL_KEYS = ("test", "compile", "torch_deterministic", "multi_gpu", "wandb_activate", "headless", "overwrite", "debug",
              "capture_video")
-# task.env keys of the torch backend with their meaning-preserving ranges (see tasks/cartpole.py, tasks/pendulum.py).
-POSITIVE_ENV = ("dt", "max_effort", "cart_mass", "pole_mass", "reset_dist", "pole_com")
-NONNEGATIVE_ENV = ("pole_inertia",)
+# task.env keys of the torch backend with their meaning-preserving ranges (see tasks/cartpole.py, tasks/pendulum.py,
+# tasks/dmc_cartpole.py).
+POSITIVE_ENV = ("dt", "max_effort", "cart_mass", "pole_mass", "reset_dist", "pole_com", "pole_length")
+NONNEGATIVE_ENV = ("pole_inertia", "slider_damping", "hinge_damping")
 FINITE_ENV = ("gravity",)
 POSITIVE_INT_ENV = ("max_episode_steps", "substeps")
 

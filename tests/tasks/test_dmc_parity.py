@@ -254,7 +254,8 @@ def test_contract_and_float32(name):
     check steps until every episode has ended; the 1000-step limit is tested above); float32 follows float64 closely
     over a short horizon (rounding only, before the chaos of the poles amplifies it)."""
     assert TASKS[name] == ("torch", "dmc")
-    assert set(task_keywords(name, "torch")) == {"max_episode_steps", "debug_checks", "n_poles", "swing_up", "sparse"}
+    assert set(task_keywords(name, "torch")) == {"max_episode_steps", "debug_checks", "n_poles", "swing_up", "sparse",
+                                                 *dmc.DMCCartpole.RANDOMIZABLE}  # and the model's physical settings
     check_task(make_task(name, num_envs=64, device="cpu", seed=0, max_episode_steps=100), 64, torch.device("cpu"))
     env = make_task(name, num_envs=64, device="cpu", seed=0)
     assert env.obs_dim == 3 * env.n_poles + 2 and len(env.obs_names) == env.obs_dim
