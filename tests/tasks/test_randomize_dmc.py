@@ -18,6 +18,12 @@ from isaac_rl.tasks import dmc_cartpole as dmc
 from tests.conftest import compose_config
 from tests.tasks.test_randomize import _cfg, _section, _u
 
+
+def _ulp(x):
+    """The gap from positive float ``x`` to the next float64 (``math.ulp`` from Python 3.9; the suite runs on 3.8)."""
+    return math.ldexp(1.0, math.frexp(x)[1] - 53)
+
+
 NAMES = list(dmc.DMC_TASKS)
 PARAMS = list(dmc.DMCCartpole.RANDOMIZABLE)
 # Every parameter over a point range, each distribution and operation at least once.
@@ -194,7 +200,7 @@ def test_invweight0_per_env_is_the_closed_form(n_poles):
         exact = _exact_invweight0(n_poles, *(params[k][i].item() for k in keys))
         assert abs(got[i].item() - exact) <= 1e-13 * exact, (i, got[i].item(), exact)
     exact = _exact_invweight0(n_poles, *(task.nominal()[k] for k in keys))
-    assert abs(task.invweight0 - exact) <= math.ulp(exact)
+    assert abs(task.invweight0 - exact) <= _ulp(exact)
     if n_poles == 1:  # 1 / (M + m I / J): the cart plus the part of the pole's mass its hinge does not decouple
         m, L, inertia = params["pole_mass"], params["pole_length"], params["pole_inertia"]
         expected = 1 / (params["cart_mass"] + m * inertia / (inertia + m * L * L / 4))
