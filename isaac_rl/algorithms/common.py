@@ -3,7 +3,7 @@ Q critics of the actor-critic algorithms (DDPG, TD3, SAC)."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,7 @@ from torch import nn
 from isaac_rl.algorithms.networks import clip_grad_norm_per_agent, mlp
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent
+from isaac_rl.core.types import Batch
 
 PerAgent = Union[float, Sequence[float]]  # one value for every agent, or one per agent
 
@@ -163,3 +164,33 @@ class EpsilonGreedy:
     def to_env(self, action: torch.Tensor) -> torch.Tensor:
         """Indices long ``[N]`` -> efforts float32 ``[N, 1]``."""
         return self.efforts(action)
+
+
+class OnPolicy:
+    """What the on-policy learners (PPO, PQN, Tabular) share: they learn from their own rollout
+    (``learn(storage, clock)``, driven by :class:`isaac_rl.runtime.on_policy.OnPolicyLearning`), keep no replay buffer
+    and take no replay batch. By default a rollout step acts with ``explore`` and keeps nothing beside the
+    transition; PPO overrides both (it keeps log-probabilities and distribution parameters)."""
+
+    on_policy = True
+    explore: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # each learner's: stored actions [K N(, A)]
+
+    def rollout_act(self, obs: torch.Tensor, clock: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The rollout's stored actions (:meth:`explore`) and nothing beside them."""
+        return self.explore(obs, clock), {}
+
+    def rollout_extras(self) -> Dict[str, Tuple[int, ...]]:
+        """Per-step tensors the rollout keeps beside the transitions (shapes after ``[T, N]``): none."""
+        return {}
+
+    def on_episode_end(self, done: torch.Tensor) -> None:
+        """Nothing per episode."""
+
+    def phase(self, update_index: int) -> int:
+        """One kind of update."""
+        return 0
+
+    def update(self, batch: Batch, phase: int) -> Dict[str, torch.Tensor]:
+        """An on-policy learner learns from its rollout (``learn``), not from replay batches."""
+        name = type(self).__name__
+        raise NotImplementedError(f"{name} is on-policy: it learns from its rollout ({name}.learn), not a replay batch")

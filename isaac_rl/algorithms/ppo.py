@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isaac_rl.algorithms.base import module_tensors
-from isaac_rl.algorithms.common import RunningNorm, agent_tensor, gradient_step
+from isaac_rl.algorithms.common import OnPolicy, RunningNorm, agent_tensor, gradient_step
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import StackedModule, agent_generators, mlp, select_agent
 from isaac_rl.algorithms.optim import Adam
@@ -38,7 +38,6 @@ from isaac_rl.algorithms.population import by_agent, values
 from isaac_rl.algorithms.settings import AlgoSettings, check_non_negative, check_on_policy, check_positive
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.settings import is_num, need
-from isaac_rl.core.types import Batch
 from isaac_rl.storage.rollout import RolloutStorage, agent_major, gae
 
 ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
@@ -124,7 +123,7 @@ class DeployedPolicy(nn.Module):
         return self.efforts[out.argmax(dim=-1)]
 
 
-class PPO:
+class PPO(OnPolicy):
     """Proximal policy optimisation for ``K = len(seeds)`` independent agents (see the module docstring).
 
     Args:
@@ -135,8 +134,6 @@ class PPO:
         seeds: Agent ``k``'s initial weights come from a generator seeded ``seeds[k]``.
         efforts: The discrete action set (categorical policy), else ``None``.
     """
-
-    on_policy = True
 
     def __init__(self, settings: Sequence[PPOSettings], obs_dim: int, act_dim: int, device: torch.device,
                  seeds: Sequence[int] = (0,), efforts: Optional[DiscreteEfforts] = None) -> None:
@@ -252,17 +249,6 @@ class PPO:
         if self.efforts is not None:
             return self.efforts(action)
         return action.clamp(-1.0, 1.0)
-
-    def on_episode_end(self, done: torch.Tensor) -> None:
-        """Nothing per episode."""
-
-    def phase(self, update_index: int) -> int:
-        """One kind of update."""
-        return 0
-
-    def update(self, batch: Batch, phase: int) -> Dict[str, torch.Tensor]:
-        """PPO learns from its rollout (:meth:`learn`), not from replay batches."""
-        raise NotImplementedError("PPO is on-policy: it learns from its rollout (PPO.learn), not a replay batch")
 
     # ------------------------------------------------------------------ learning
     def advantages(self, storage: RolloutStorage) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

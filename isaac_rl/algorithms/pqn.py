@@ -13,13 +13,13 @@ iterations from the device clock, as DQN's. Everything is stacked over the ``K``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from isaac_rl.algorithms.base import module_tensors
-from isaac_rl.algorithms.common import EpsilonGreedy, GreedyEffortPolicy, agent_tensor, gradient_step
+from isaac_rl.algorithms.common import EpsilonGreedy, GreedyEffortPolicy, OnPolicy, agent_tensor, gradient_step
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import agent_generators, mlp, select_agent
 from isaac_rl.algorithms.optim import Adam
@@ -33,7 +33,6 @@ from isaac_rl.algorithms.settings import (
 )
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.settings import is_num, need
-from isaac_rl.core.types import Batch
 from isaac_rl.storage.rollout import RolloutStorage, agent_major, q_lambda
 
 
@@ -66,7 +65,7 @@ class PQNSettings(AlgoSettings):
         check_epsilon_greedy(prefix, self.eps_start, self.eps_end, self.efforts)
 
 
-class PQN(EpsilonGreedy):
+class PQN(EpsilonGreedy, OnPolicy):
     """Parallel Q-learning over ``efforts`` for ``K = len(seeds)`` independent agents (see the module docstring).
 
     Args:
@@ -77,7 +76,6 @@ class PQN(EpsilonGreedy):
         seeds: Agent ``k``'s initial weights come from a generator seeded ``seeds[k]``.
     """
 
-    on_policy = True
     action_dim = 0  # long indices
 
     def __init__(self, settings: Sequence[PQNSettings], obs_dim: int, efforts: DiscreteEfforts,
@@ -102,26 +100,6 @@ class PQN(EpsilonGreedy):
         efforts = DiscreteEfforts(s[0].efforts, env.device)
         efforts.check_supported_by(env.action_spec)
         return cls(s, env.obs_dim, efforts, env.device, seeds)
-
-    # ------------------------------------------------------------------ acting
-    def rollout_act(self, obs: torch.Tensor, clock: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-        """Epsilon-greedy indices (nothing kept beside them)."""
-        return self.explore(obs, clock), {}
-
-    def rollout_extras(self) -> Dict[str, Tuple[int, ...]]:
-        """Nothing beside the transitions."""
-        return {}
-
-    def on_episode_end(self, done: torch.Tensor) -> None:
-        """Nothing per episode."""
-
-    def phase(self, update_index: int) -> int:
-        """One kind of update."""
-        return 0
-
-    def update(self, batch: Batch, phase: int) -> Dict[str, torch.Tensor]:
-        """PQN learns from its rollout (:meth:`learn`), not from replay batches."""
-        raise NotImplementedError("PQN is on-policy: it learns from its rollout (PQN.learn), not a replay batch")
 
     # ------------------------------------------------------------------ learning
     @torch.no_grad()

@@ -17,12 +17,12 @@ Populations stack ``K`` tables ``[K, cells, A]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Sequence, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from isaac_rl.algorithms.common import EpsilonGreedy, agent_tensor
+from isaac_rl.algorithms.common import EpsilonGreedy, OnPolicy, agent_tensor
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.optim import Adam
 from isaac_rl.algorithms.population import by_agent, values
@@ -30,7 +30,6 @@ from isaac_rl.algorithms.settings import AlgoSettings, check_at_least_one, check
 from isaac_rl.core.contract import VecEnv, canonical_device
 from isaac_rl.core.errors import ConfigError
 from isaac_rl.core.settings import is_int, is_num, need
-from isaac_rl.core.types import Batch
 from isaac_rl.storage.rollout import RolloutStorage
 
 MAX_CELLS = 1 << 24  # table rows per agent (x A x 4 bytes): a grid that large would never be visited anyway
@@ -135,10 +134,9 @@ class TabularPolicy(nn.Module):
         return self.efforts[self.q(obs.unsqueeze(0))[0].argmax(dim=-1)]
 
 
-class Tabular(EpsilonGreedy):
+class Tabular(EpsilonGreedy, OnPolicy):
     """Batched tabular Q-learning over ``efforts`` for ``K = len(seeds)`` agents (see the module docstring)."""
 
-    on_policy = True  # learns from each step as it is taken; no replay
     multi_gpu = False  # no gradient to average across ranks
     action_dim = 0
 
@@ -169,21 +167,6 @@ class Tabular(EpsilonGreedy):
         efforts = DiscreteEfforts(s[0].efforts, env.device)
         efforts.check_supported_by(env.action_spec)
         return cls(s, env.obs_dim, efforts, env.device, seeds)
-
-    def rollout_act(self, obs: torch.Tensor, clock: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-        return self.explore(obs, clock), {}
-
-    def rollout_extras(self) -> Dict[str, Tuple[int, ...]]:
-        return {}
-
-    def on_episode_end(self, done: torch.Tensor) -> None:
-        """Nothing per episode."""
-
-    def phase(self, update_index: int) -> int:
-        return 0
-
-    def update(self, batch: Batch, phase: int) -> Dict[str, torch.Tensor]:
-        raise NotImplementedError("Tabular learns from each step it takes (Tabular.learn), not a replay batch")
 
     @torch.no_grad()
     def learn(self, storage: RolloutStorage, clock: torch.Tensor) -> Dict[str, torch.Tensor]:
