@@ -1,5 +1,6 @@
-"""Parts every algorithm shares: per-agent values as device tensors, the gradient step of a stacked learner, and the
-Q critics of the actor-critic algorithms (DDPG, TD3, SAC)."""
+"""Parts every algorithm shares: per-agent values as device tensors, the gradient step of a stacked learner, the
+Q critics of the actor-critic algorithms (DDPG, TD3, SAC), running observation statistics, the epsilon-greedy acting
+of the Q-learners (DQN, PQN, Tabular) and the base of the on-policy learners (PPO, PQN, Tabular)."""
 
 from __future__ import annotations
 
