@@ -65,6 +65,8 @@ CASES: Dict[str, Tuple[str, str, float]] = {
     "CartpoleBalanceSparse/DDPG": ("CartpoleBalanceSparse", "CartpoleBalanceSparseDDPG", 995.0),
     "CartpoleBalanceSparse/DQN": ("CartpoleBalanceSparse", "CartpoleBalanceSparseDQN", 995.0),
     "CartpoleSwingup/SAC": ("CartpoleSwingup", "CartpoleSwingupSAC", 880.0),  # the best published (not reached)
+    "CartpoleTwoPoles/SAC": ("CartpoleTwoPoles", "CartpoleTwoPolesSAC", 700.0),  # nobody publishes a solve
+    "CartpoleThreePoles/SAC": ("CartpoleThreePoles", "CartpoleThreePolesSAC", 500.0),  # (not reached)
 }
 # --peer: name -> (script in scripts/peers/, the task it runs with the same bar, a module it needs). Each prints
 # "solved at ..." once its policy met the task's bar on verification, and a JSON summary with env_steps.
