@@ -51,3 +51,17 @@ def test_swingup_sac_learns_past_500_in_1500_iterations(seed):
     _, summary = train(cfg)
     assert summary["iterations"] == 1500 and summary["eval/verified_episodes"] >= 1000, summary
     assert summary["eval/verified_mean_return"] >= 500.0, summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_swingup_sparse_ddpg_learns_past_500_in_2000_iterations(seed):
+    """CartpoleSwingupSparseDDPG leaves the sparse reward's 0 and passes 500 within 2,000 iterations at 4096 envs: the
+    run stops at the first evaluation >= 500 whose policy then also meets 500 on 1,000 fresh episodes (measured
+    2026-12-06: evaluations first pass 500 at 1,750, 1,500 and 1,000 iterations for seeds 1-3). Its 845 bar is not
+    reached (verified 780.7-820.0 after 4,000 iterations; BENCHMARKS.md)."""
+    cfg = shipped("CartpoleSwingupSparse", "CartpoleSwingupSparseDDPG", seed, "torch", "max_iterations=2000",
+                  eval_interval=250, eval_target=500.0)
+    assert cfg["train"]["algo"]["noise"] == "ou" and cfg["task"]["num_envs"] == 4096
+    _, summary = train(cfg)
+    assert_verified(summary, 500.0)
