@@ -37,7 +37,11 @@ def test_task_alone_names_only_its_own_train_configs():
         "task=CartpoleBalance has no DQN train config (the default is train=<task>DQN); add train=CartpoleBalanceDDPG")
     assert missing_train_config(["task=CartpoleBalanceSparse"]) is None
     assert missing_train_config(["task=CartpoleSwingup"]) == (
-        "task=CartpoleSwingup has no DQN train config (the default is train=<task>DQN); add train=CartpoleSwingupSAC")
+        "task=CartpoleSwingup has no DQN train config (the default is train=<task>DQN); add train=CartpoleSwingupDDPG "
+        "or train=CartpoleSwingupSAC")  # not CartpoleSwingupSparseDDPG
+    assert missing_train_config(["task=CartpoleSwingupSparse"]) == (
+        "task=CartpoleSwingupSparse has no DQN train config (the default is train=<task>DQN); add "
+        "train=CartpoleSwingupSparseDDPG")
 
 
 @pytest.mark.slow
