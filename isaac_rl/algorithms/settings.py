@@ -87,6 +87,8 @@ class NoiseSettings:
         low = self.noise_sigma_min
         need(low is None or (is_num(low) and 0 <= low <= self.noise_sigma), f"{prefix}.noise_sigma_min", low,
              f"null (constant noise_sigma) or a finite number in [0, noise_sigma={self.noise_sigma}]")
+        need(low is None or self.noise == "gaussian", f"{prefix}.noise_sigma_min", low,
+             f"null with noise={self.noise} (a per-env sigma is drawn for gaussian noise only)")
         check_non_negative(prefix, ou_theta=self.ou_theta)
 
 

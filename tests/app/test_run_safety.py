@@ -245,6 +245,8 @@ BAD_INPUTS = [  # (overrides, error class, text the one-line message must contai
     (["+train.loop.learning_starts=64"], ConfigError, "replaced by train.loop.warmup_iterations"),
     (["+train.algo.eps_decay_steps=500"], ConfigError, "replaced by train.algo.eps_decay_iterations"),
     (["task=Pendulum", "train=PendulumDDPG", "train.algo.noise_sigma_min=0.5"], ConfigError, "noise_sigma_min=0.5"),
+    (["task=CartpoleSwingup", "train=CartpoleSwingupDDPG", "train.algo.noise_sigma_min=0.5"], ConfigError,
+     "train.algo.noise_sigma_min=0.5; allowed: null with noise=ou (a per-env sigma is drawn for gaussian noise only)"),
     (["task=Cartpole", "train=CartpoleDDPG", "train.algo.action_smoothness=-1"], ConfigError,
      "train.algo.action_smoothness=-1"),
     (["sim_device=cuda:99", "rl_device=cuda:99"], ConfigError, "sim_device='cuda:99'"),
