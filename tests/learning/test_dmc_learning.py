@@ -47,16 +47,14 @@ def test_task_alone_names_only_its_own_train_configs():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_swingup_sac_learns_past_500_in_1500_iterations(seed):
-    """The shipped CartpoleSwingupSAC passes 500 within 1,500 iterations at 4096 envs: the run stops at the first
-    evaluation >= 500 whose policy then also meets 500 on 1,000 fresh episodes (a policy that does not swing the pole
-    up scores ~100-200). Measured: verified means 588.2, 753.1, 843.0 for seeds 1-3 after 1,500 iterations with no
-    evaluations (2026-12-05); seed 3 as here stops at 1,250 iterations, verified 578.2 (2026-12-07). Its 880 bar is not
-    reached in such runs."""
+    """A bounded run of the shipped CartpoleSwingupSAC (1,500 iterations at 4096 envs, ~50 s on a 2-core CPU): the
+    final policy's verified mean over 1,000 fresh episodes passes 500 (measured 2026-12-05: 588.2, 753.1, 843.0 for
+    seeds 1-3; a policy that does not swing the pole up scores ~100-200). Its 880 bar is not reached in such runs."""
     cfg = shipped("CartpoleSwingup", "CartpoleSwingupSAC", seed, "torch", "max_iterations=1500",
-                  eval_interval=250, eval_target=500.0, eval_early_out=True)
-    assert cfg["task"]["num_envs"] == 4096
+                  eval_interval=0, eval_target=None)
     _, summary = train(cfg)
-    assert_verified(summary, 500.0)
+    assert summary["iterations"] == 1500 and summary["eval/verified_episodes"] >= 1000, summary
+    assert summary["eval/verified_mean_return"] >= 500.0, summary
 
 
 @pytest.mark.slow
