@@ -226,7 +226,7 @@ def test_pqn_checkpoint_resumes_bit_identically(tmp_path):
     resumed = make_trainer(_pqn_cfg(max_iterations=6), "cpu", eval_env=False, verbose=False)[0]
     resumed.load_state_dict(checkpoint.load(path)["trainer"])
     resumed.train()
-    assert straight.updates == resumed.updates == 6 * 4 and straight.env_steps == 6 * 8 * 32
+    assert straight.updates == resumed.updates == 6 * 8 and straight.env_steps == 6 * 4 * 32  # 8 minibatches, 4 steps
     for (net, a), b in zip(straight.algo.modules().items(), resumed.algo.modules().values()):
         for (name, tensor), other in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(tensor, other), (net, name)
