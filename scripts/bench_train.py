@@ -66,6 +66,7 @@ CASES: Dict[str, Tuple[str, str, float]] = {
     "CartpoleBalanceSparse/DQN": ("CartpoleBalanceSparse", "CartpoleBalanceSparseDQN", 995.0),
     "CartpoleSwingup/SAC": ("CartpoleSwingup", "CartpoleSwingupSAC", 880.0),  # the best published (not reached)
     "CartpoleSwingup/DDPG": ("CartpoleSwingup", "CartpoleSwingupDDPG", 880.0),  # (not reached)
+    "CartpoleSwingup/PPO": ("CartpoleSwingup", "CartpoleSwingupPPO", 880.0),  # (not reached)
     "CartpoleSwingupSparse/DDPG": ("CartpoleSwingupSparse", "CartpoleSwingupSparseDDPG", 845.0),  # (not reached)
     "CartpoleTwoPoles/SAC": ("CartpoleTwoPoles", "CartpoleTwoPolesSAC", 700.0),  # nobody publishes a solve
     "CartpoleThreePoles/SAC": ("CartpoleThreePoles", "CartpoleThreePolesSAC", 500.0),  # (not reached)
