@@ -121,7 +121,7 @@ def test_ppo_checkpoint_resumes_bit_identically(tmp_path, overrides):
     resumed = make_trainer(_cfg(*overrides, max_iterations=6), "cpu", eval_env=False, verbose=False)[0]
     resumed.load_state_dict(checkpoint.load(path)["trainer"])
     resumed.train()
-    assert straight.updates == resumed.updates == 6 * 20 and straight.env_steps == 6 * 16 * 32
+    assert straight.updates == resumed.updates == 6 * 20 and straight.env_steps == 6 * 8 * 32
     for (net, a), b in zip(straight.algo.modules().items(), resumed.algo.modules().values()):
         for (name, tensor), other in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(tensor, other), (net, name)
@@ -148,7 +148,7 @@ def test_a_ppo_population_runs_with_per_agent_settings():
     ("train.loop.batch_size=128", "invalid config: train.loop.batch_size=128; allowed: nothing for PPO: an "
      "on-policy algorithm keeps no replay buffer"),
     ("train.algo.minibatches=3", "invalid config: train.algo.minibatches=3; allowed: a divisor of "
-     "train.algo.rollout_steps x num_envs = 16 x 512 = 8192"),
+     "train.algo.rollout_steps x num_envs = 8 x 512 = 4096"),
     ("train.algo.policy=beta", "invalid config: train.algo.policy='beta'; allowed: gaussian or categorical"),
     ("train.algo.n_step=3", "invalid config: train.algo.n_step=3; allowed: 1 for PPO"),
     ("population_vary.tau=[0.1]", "invalid config: population_vary.tau=[0.1]; allowed: a key that can vary per agent "
