@@ -68,8 +68,10 @@ CASES: Dict[str, Tuple[str, str, float]] = {
     "CartpoleSwingup/DDPG": ("CartpoleSwingup", "CartpoleSwingupDDPG", 880.0),  # (not reached)
     "CartpoleSwingup/PPO": ("CartpoleSwingup", "CartpoleSwingupPPO", 880.0),  # (not reached)
     "CartpoleSwingupSparse/DDPG": ("CartpoleSwingupSparse", "CartpoleSwingupSparseDDPG", 845.0),  # (not reached)
-    "CartpoleTwoPoles/SAC": ("CartpoleTwoPoles", "CartpoleTwoPolesSAC", 700.0),  # nobody publishes a solve
-    "CartpoleThreePoles/SAC": ("CartpoleThreePoles", "CartpoleThreePolesSAC", 500.0),  # (not reached)
+    "CartpoleTwoPoles/DDPG": ("CartpoleTwoPoles", "CartpoleTwoPolesDDPG", 700.0),  # nobody publishes a solve
+    "CartpoleTwoPoles/SAC": ("CartpoleTwoPoles", "CartpoleTwoPolesSAC", 700.0),  # (not reached)
+    "CartpoleThreePoles/DDPG": ("CartpoleThreePoles", "CartpoleThreePolesDDPG", 500.0),  # (not reached)
+    "CartpoleThreePoles/SAC": ("CartpoleThreePoles", "CartpoleThreePolesSAC", 500.0),
 }
 # --peer: name -> (script in scripts/peers/, the task it runs with the same bar, a module it needs). Each prints
 # "solved at ..." once its policy met the task's bar on verification, and a JSON summary with env_steps.

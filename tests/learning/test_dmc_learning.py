@@ -42,6 +42,9 @@ def test_task_alone_names_only_its_own_train_configs():
     assert missing_train_config(["task=CartpoleSwingupSparse"]) == (
         "task=CartpoleSwingupSparse has no DQN train config (the default is train=<task>DQN); add "
         "train=CartpoleSwingupSparseDDPG")
+    assert missing_train_config(["task=CartpoleTwoPoles"]) == (
+        "task=CartpoleTwoPoles has no DQN train config (the default is train=<task>DQN); add "
+        "train=CartpoleTwoPolesDDPG or train=CartpoleTwoPolesSAC")
 
 
 @pytest.mark.slow
