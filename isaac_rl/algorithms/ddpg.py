@@ -238,7 +238,7 @@ class DDPG:
         state: Dict[str, Any] = {name: part.state_dict() for name, part in parts.items()}
         state["tau"] = self.tau.clone()
         if self.noise is not None and noise_tensors(self.noise):
-            state["noise"] = noise_tensors(self.noise)[0].clone()
+            state["noise"] = [t.clone() for t in noise_tensors(self.noise)]
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -247,9 +247,12 @@ class DDPG:
             part.load_state_dict(state[name])
         if "tau" in state:
             self.tau.copy_(state["tau"])
-        if "noise" in state and self.noise is not None and noise_tensors(self.noise):
-            if noise_tensors(self.noise)[0].shape == state["noise"].shape:  # per env: only for the same envs
-                noise_tensors(self.noise)[0].copy_(state["noise"])
+        if "noise" in state and self.noise is not None:
+            saved = state["noise"]
+            saved = [saved] if isinstance(saved, torch.Tensor) else list(saved)  # one tensor: older checkpoints
+            for mine, theirs in zip(noise_tensors(self.noise), saved):
+                if mine.shape == theirs.shape:  # per env: only for the same envs
+                    mine.copy_(theirs)
 
 
 class OneAgent(nn.Module):

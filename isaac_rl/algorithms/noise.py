@@ -42,23 +42,37 @@ class GaussianNoise:
 class OUNoise:
     """Ornstein-Uhlenbeck noise (Uhlenbeck & Ornstein, 1930; used by Lillicrap et al., 2016), one state per env.
 
-    ``x <- x + theta * (mu - x) * dt + sigma * sqrt(dt) * N(0, 1)``; ``reset(done)`` zeroes the state of the envs
-    whose episode ended, so no env inherits another episode's noise.
+    ``x <- x + theta * (mu - x) * dt + sigma_i * sqrt(dt) * N(0, 1)``; ``reset(done)`` zeroes the state of the envs
+    whose episode ended, so no env inherits another episode's noise. With ``sigma_min`` below ``sigma`` each env
+    draws its own ``sigma_i ~ U[sigma_min, sigma]`` and redraws it when its episode ends, as :class:`GaussianNoise`
+    does: the envs with a large ``sigma_i`` hold pushes long enough to swing a pole up, those with a small one act
+    almost greedily and cover the states the deterministic policy visits. ``state`` is float32 ``[N, act_dim]``;
+    ``scale`` the per-env ``sigma_i`` (float32 ``[N, 1]``) or ``None``.
     """
 
     def __init__(self, num_envs: int, action_dim: int, sigma: Scale, device: torch.device, theta: float = 0.15,
-                 dt: float = 1e-2) -> None:
+                 dt: float = 1e-2, sigma_min: Optional[float] = None) -> None:
         self.state = torch.zeros((num_envs, action_dim), device=device)
         self.sigma, self.theta, self.dt = sigma, theta, dt
+        self.sigma_min = sigma if sigma_min is None else sigma_min
+        self.scale: Optional[torch.Tensor] = None
+        if sigma_min is not None and bool(torch.any(torch.as_tensor(sigma_min) < torch.as_tensor(sigma))):
+            self.scale = self._draw(num_envs)
+
+    def _draw(self, n: int) -> torch.Tensor:
+        return self.sigma_min + (self.sigma - self.sigma_min) * torch.rand((n, 1), device=self.state.device)
 
     def sample(self) -> torch.Tensor:
         """Advance every env's process one step; float32 ``[N, act_dim]``."""
-        self.state += -self.theta * self.state * self.dt + self.sigma * self.dt ** 0.5 * torch.randn_like(self.state)
+        sigma = self.sigma if self.scale is None else self.scale
+        self.state += -self.theta * self.state * self.dt + sigma * self.dt ** 0.5 * torch.randn_like(self.state)
         return self.state
 
     def reset(self, done: torch.Tensor) -> None:
-        """Zero the state where bool ``done [N]`` is set."""
+        """Zero the state (and redraw the per-env scale) where bool ``done [N]`` is set."""
         self.state.mul_((~done).unsqueeze(-1).to(self.state.dtype))
+        if self.scale is not None:
+            self.scale.copy_(torch.where(done.unsqueeze(-1), self._draw(self.state.shape[0]), self.scale))
 
 
 Noise = Union[GaussianNoise, OUNoise]
@@ -67,7 +81,7 @@ Noise = Union[GaussianNoise, OUNoise]
 def make_noise(s: Sequence[Any], num_envs: int, act_dim: int, device: torch.device) -> Noise:
     """The exploration noise of each agent's checked settings ``s[k]``
     (:class:`~isaac_rl.algorithms.settings.NoiseSettings`): ``noise`` (gaussian | ou), ``noise_sigma`` (per agent:
-    a float ``[K N, 1]`` scale per env when the agents differ), ``noise_sigma_min`` (Gaussian, optional) and
+    a float ``[K N, 1]`` scale per env when the agents differ), ``noise_sigma_min`` (optional: a per-env scale) and
     ``ou_theta`` (OU); ``num_envs`` is ``K N``, agent ``k``'s envs rows ``k N .. (k + 1) N - 1``."""
     one, sigmas = s[0], [x.noise_sigma for x in s]
     sigma: Scale = float(sigmas[0])
@@ -75,11 +89,12 @@ def make_noise(s: Sequence[Any], num_envs: int, act_dim: int, device: torch.devi
         sigma = torch.tensor(sigmas, dtype=torch.float32, device=device).repeat_interleave(num_envs // len(s))
         sigma = sigma.unsqueeze(-1)
     if one.noise == "ou":
-        return OUNoise(num_envs, act_dim, sigma, device, theta=one.ou_theta)
+        return OUNoise(num_envs, act_dim, sigma, device, theta=one.ou_theta, sigma_min=one.noise_sigma_min)
     return GaussianNoise(num_envs, act_dim, sigma, device, sigma_min=one.noise_sigma_min)
 
 
 def noise_tensors(noise: Noise) -> List[torch.Tensor]:
-    """The noise's per-env state (empty for constant-sigma Gaussian noise)."""
-    state = getattr(noise, "state", None)
-    return [] if state is None else [state]
+    """The noise's per-env tensors, in a fixed order: OU's state, then a per-env scale where there is one (empty
+    for constant-sigma Gaussian noise)."""
+    tensors = [getattr(noise, "state", None), getattr(noise, "scale", None)]
+    return [t for t in tensors if t is not None]

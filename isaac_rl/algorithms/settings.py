@@ -70,8 +70,8 @@ class NoiseSettings:
     Attributes:
         noise: ``gaussian`` or ``ou`` (Ornstein-Uhlenbeck, one state per env, reset at episode end).
         noise_sigma: Noise scale, in normalised effort units.
-        noise_sigma_min: Gaussian only: per-env sigma ~ U[noise_sigma_min, noise_sigma], redrawn per episode
-            (``None``: constant ``noise_sigma``).
+        noise_sigma_min: Per-env sigma ~ U[noise_sigma_min, noise_sigma], redrawn per episode (``None``: constant
+            ``noise_sigma``), for either noise.
         ou_theta: OU mean reversion.
     """
 
@@ -87,8 +87,6 @@ class NoiseSettings:
         low = self.noise_sigma_min
         need(low is None or (is_num(low) and 0 <= low <= self.noise_sigma), f"{prefix}.noise_sigma_min", low,
              f"null (constant noise_sigma) or a finite number in [0, noise_sigma={self.noise_sigma}]")
-        need(low is None or self.noise == "gaussian", f"{prefix}.noise_sigma_min", low,
-             f"null with noise={self.noise} (a per-env sigma is drawn for gaussian noise only)")
         check_non_negative(prefix, ou_theta=self.ou_theta)
 
 

@@ -99,6 +99,45 @@ def test_ou_noise_resets_per_env():
     assert noise.state[[0, 2]].abs().sum() == 0 and noise.state[[1, 3]].abs().sum() > 0
 
 
+def test_ou_noise_per_env_scale_drives_each_env_and_is_redrawn_only_at_episode_end():
+    torch.manual_seed(0)
+    noise = OUNoise(1000, 1, sigma=2.0, device=torch.device("cpu"), theta=5.0, sigma_min=0.5)
+    scale = noise.scale.clone()
+    assert scale.shape == (1000, 1) and scale.min() >= 0.5 and scale.max() <= 2.0
+    assert abs(scale.mean().item() - 1.25) < 0.06  # U[0.5, 2.0]: mean 1.25, std 0.43 (3 sigma of the mean: 0.04)
+    torch.manual_seed(1)
+    first = noise.sample().clone()
+    torch.manual_seed(1)
+    assert torch.allclose(first, scale * 0.01 ** 0.5 * torch.randn(1000, 1))  # from x = 0: sigma_i sqrt(dt) N(0, 1)
+    done = torch.zeros(1000, dtype=torch.bool)
+    done[:500] = True
+    noise.reset(done)
+    assert (noise.scale[500:] == scale[500:]).all() and (noise.scale[:500] != scale[:500]).all()
+    assert noise.state[:500].abs().sum() == 0 and (noise.state[500:] == first[500:]).all()
+    assert OUNoise(4, 1, sigma=2.0, device=torch.device("cpu"), sigma_min=2.0).scale is None  # min = max: constant
+
+
+def test_ddpg_checkpoint_restores_the_ou_state_and_per_env_scale():
+    from isaac_rl.algorithms.noise import noise_tensors
+
+    def make(seed):
+        torch.manual_seed(seed)
+        noise = OUNoise(8, 1, sigma=2.0, device=torch.device("cpu"), theta=5.0, sigma_min=0.0)
+        noise.sample()
+        return DDPG(obs_dim=2, act_dim=1, device="cpu", hidden=(4,), noise=noise)
+
+    saved, other = make(0), make(1)
+    other.load_state_dict(saved.state_dict())
+    for mine, theirs in zip(noise_tensors(other.noise), noise_tensors(saved.noise)):
+        assert torch.equal(mine, theirs)
+    older = saved.state_dict()
+    older["noise"] = older["noise"][0]  # checkpoints before the per-env scale held the OU state alone
+    fresh = make(2)
+    scale = fresh.noise.scale.clone()
+    fresh.load_state_dict(older)
+    assert torch.equal(fresh.noise.state, saved.noise.state) and torch.equal(fresh.noise.scale, scale)
+
+
 def test_nstep_td_target_discounts_by_gamma_to_the_horizon():
     dqn = DQN(2, TWO, "cpu", hidden=(4,), gamma=0.9, double_dqn=False)
     batch = BATCH._replace(horizon=torch.tensor([[3.0, 1.0, 2.0]]))
