@@ -9,6 +9,24 @@ import torch
 Scale = Union[float, torch.Tensor]  # one noise scale, or one per env (float32 [N, 1]: a population's agents differ)
 
 
+def _draw_scale(sigma: Scale, sigma_min: Scale, n: int, device: torch.device) -> torch.Tensor:
+    """Per-env scales ``sigma_i ~ U[sigma_min, sigma]``: float32 ``[n, 1]`` on ``device``."""
+    return sigma_min + (sigma - sigma_min) * torch.rand((n, 1), device=device)
+
+
+def mixed_scale(sigma: Scale, sigma_min: Optional[float], n: int, device: torch.device) -> Optional[torch.Tensor]:
+    """The per-env scales of mixed exploration (float32 ``[n, 1]``), or ``None`` where ``sigma_min`` is ``None`` or
+    not below ``sigma`` (one constant scale)."""
+    if sigma_min is None or not bool(torch.any(torch.as_tensor(sigma_min) < torch.as_tensor(sigma))):
+        return None
+    return _draw_scale(sigma, sigma_min, n, device)
+
+
+def redraw_scale(scale: torch.Tensor, sigma: Scale, sigma_min: Scale, done: torch.Tensor) -> None:
+    """Redraw ``scale`` (float32 ``[N, 1]``) in place where bool ``done [N]`` is set (a new episode, a new scale)."""
+    scale.copy_(torch.where(done.unsqueeze(-1), _draw_scale(sigma, sigma_min, scale.shape[0], scale.device), scale))
+
+
 class GaussianNoise:
     """Independent ``N(0, sigma_i^2)`` noise per env ``i`` and action dimension.
 
@@ -21,12 +39,7 @@ class GaussianNoise:
                  sigma_min: Optional[float] = None) -> None:
         self.shape, self.sigma, self.device = (num_envs, action_dim), sigma, device
         self.sigma_min = sigma if sigma_min is None else sigma_min
-        self.state: Optional[torch.Tensor] = None
-        if sigma_min is not None and bool(torch.any(torch.as_tensor(sigma_min) < torch.as_tensor(sigma))):
-            self.state = self._draw(num_envs)
-
-    def _draw(self, n: int) -> torch.Tensor:
-        return self.sigma_min + (self.sigma - self.sigma_min) * torch.rand((n, 1), device=self.device)
+        self.state = mixed_scale(sigma, sigma_min, num_envs, device)
 
     def sample(self) -> torch.Tensor:
         """float32 ``[N, act_dim]``."""
@@ -36,7 +49,7 @@ class GaussianNoise:
     def reset(self, done: torch.Tensor) -> None:
         """Redraw the per-env scale where bool ``done [N]`` is set (constant sigma: nothing to do)."""
         if self.state is not None:
-            self.state.copy_(torch.where(done.unsqueeze(-1), self._draw(self.shape[0]), self.state))
+            redraw_scale(self.state, self.sigma, self.sigma_min, done)
 
 
 class OUNoise:
@@ -55,12 +68,7 @@ class OUNoise:
         self.state = torch.zeros((num_envs, action_dim), device=device)
         self.sigma, self.theta, self.dt = sigma, theta, dt
         self.sigma_min = sigma if sigma_min is None else sigma_min
-        self.scale: Optional[torch.Tensor] = None
-        if sigma_min is not None and bool(torch.any(torch.as_tensor(sigma_min) < torch.as_tensor(sigma))):
-            self.scale = self._draw(num_envs)
-
-    def _draw(self, n: int) -> torch.Tensor:
-        return self.sigma_min + (self.sigma - self.sigma_min) * torch.rand((n, 1), device=self.state.device)
+        self.scale = mixed_scale(sigma, sigma_min, num_envs, device)
 
     def sample(self) -> torch.Tensor:
         """Advance every env's process one step; float32 ``[N, act_dim]``."""
@@ -72,7 +80,7 @@ class OUNoise:
         """Zero the state (and redraw the per-env scale) where bool ``done [N]`` is set."""
         self.state.mul_((~done).unsqueeze(-1).to(self.state.dtype))
         if self.scale is not None:
-            self.scale.copy_(torch.where(done.unsqueeze(-1), self._draw(self.state.shape[0]), self.scale))
+            redraw_scale(self.scale, self.sigma, self.sigma_min, done)
 
 
 Noise = Union[GaussianNoise, OUNoise]

@@ -8,7 +8,7 @@ from isaac_rl.algorithms.ddpg import DDPG
 from isaac_rl.algorithms.dqn import DQN
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import per_tensor, polyak_update
-from isaac_rl.algorithms.noise import OUNoise
+from isaac_rl.algorithms.noise import GaussianNoise, OUNoise
 from isaac_rl.core.types import Batch
 
 TWO = DiscreteEfforts((-1.0, 1.0), torch.device("cpu"))
@@ -115,6 +115,22 @@ def test_ou_noise_per_env_scale_drives_each_env_and_is_redrawn_only_at_episode_e
     assert (noise.scale[500:] == scale[500:]).all() and (noise.scale[:500] != scale[:500]).all()
     assert noise.state[:500].abs().sum() == 0 and (noise.state[500:] == first[500:]).all()
     assert OUNoise(4, 1, sigma=2.0, device=torch.device("cpu"), sigma_min=2.0).scale is None  # min = max: constant
+
+
+def test_gaussian_noise_per_env_scale_is_each_envs_std_and_is_redrawn_only_at_episode_end():
+    torch.manual_seed(0)
+    noise = GaussianNoise(1000, 1, sigma=0.4, device=torch.device("cpu"), sigma_min=0.1)
+    scale = noise.state.clone()
+    assert scale.shape == (1000, 1) and scale.min() >= 0.1 and scale.max() <= 0.4
+    torch.manual_seed(1)
+    first = noise.sample()
+    torch.manual_seed(1)
+    assert torch.allclose(first, scale * torch.randn(1000, 1))
+    done = torch.zeros(1000, dtype=torch.bool)
+    done[::2] = True
+    noise.reset(done)
+    assert (noise.state[1::2] == scale[1::2]).all() and (noise.state[::2] != scale[::2]).all()
+    assert GaussianNoise(4, 1, sigma=0.4, device=torch.device("cpu")).state is None  # no minimum: constant
 
 
 def test_ddpg_checkpoint_restores_the_ou_state_and_per_env_scale():
