@@ -8,7 +8,7 @@ from isaac_rl.algorithms.ddpg import DDPG
 from isaac_rl.algorithms.dqn import DQN
 from isaac_rl.algorithms.efforts import DiscreteEfforts
 from isaac_rl.algorithms.networks import per_tensor, polyak_update
-from isaac_rl.algorithms.noise import GaussianNoise, OUNoise
+from isaac_rl.algorithms.noise import GaussianNoise, OUNoise, noise_tensors
 from isaac_rl.core.types import Batch
 
 TWO = DiscreteEfforts((-1.0, 1.0), torch.device("cpu"))
@@ -134,8 +134,6 @@ def test_gaussian_noise_per_env_scale_is_each_envs_std_and_is_redrawn_only_at_ep
 
 
 def test_ddpg_checkpoint_restores_the_ou_state_and_per_env_scale():
-    from isaac_rl.algorithms.noise import noise_tensors
-
     def make(seed):
         torch.manual_seed(seed)
         noise = OUNoise(8, 1, sigma=2.0, device=torch.device("cpu"), theta=5.0, sigma_min=0.0)
